@@ -1,0 +1,1 @@
+"""mapreg (under construction)."""

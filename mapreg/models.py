@@ -1,0 +1,49 @@
+"""Pyro models. The MAP engine optimises their log joint; nothing here is a loss formula."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pyro
+import pyro.distributions as dist
+import torch
+from torch.distributions import constraints
+
+from .likelihoods import GaussianNoise
+from .priors import Prior
+
+WEIGHT_SITE = "w"
+INTERCEPT_SITE = "c"
+OBS_SITE = "y"
+
+
+def linear_model(prior: Prior, likelihood: GaussianNoise) -> Callable[..., torch.Tensor]:
+    """Bayesian linear regression with an unpenalized intercept, as a Pyro model.
+
+    ::
+
+        w ~ prior.distribution(d)            # e.g. Normal(0, sigma) or Laplace(0, b), i.i.d.
+        c ~ ImproperUniform(real)            # flat prior: log p(c) = 0, the intercept is unpenalized
+        y_i ~ Normal(x_i . w + c, noise)     # inside pyro.plate("data", n)
+
+    The model broadcasts over leading batch dimensions of ``w`` and ``c`` (one trace then
+    holds the log joint at several parameter values, summed). The returned callable takes
+    ``(X, y=None)``. Its log joint is
+    log p(y | w, c) + log p(w) + 0; the flat intercept prior cannot be sampled, so the model
+    is meant to be conditioned on ``w`` and ``c`` (as the MAP engine does).
+    """
+
+    def model(X: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        n, d = X.shape
+        w = pyro.sample(WEIGHT_SITE, prior.distribution(d))
+        c = pyro.sample(
+            INTERCEPT_SITE,
+            dist.ImproperUniform(constraints.real, batch_shape=(), event_shape=()),
+        )
+        # Written to broadcast over leading batch dimensions of w (..., d) and c (...),
+        # so that one trace can evaluate the log joint at many parameter values.
+        mean = w @ X.T + c.unsqueeze(-1)
+        with pyro.plate("data", n):
+            return likelihood.observe(OBS_SITE, mean, y)
+
+    return model
