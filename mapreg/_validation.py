@@ -63,7 +63,9 @@ def _as_tensor(name: str, value: Any) -> torch.Tensor:
     try:
         t = torch.as_tensor(value)
     except (TypeError, ValueError, RuntimeError) as exc:
-        raise ValueError(f"{name} must be a numeric array or tensor; got {type(value).__name__}") from exc
+        raise ValueError(
+            f"{name} must be a numeric array or tensor; got {type(value).__name__}"
+        ) from exc
     if t.dtype == torch.bool or t.is_complex() or not (t.is_floating_point() or t.dtype in (
         torch.int8, torch.int16, torch.int32, torch.int64, torch.uint8)):
         raise ValueError(f"{name} must hold real numbers; got dtype {t.dtype}")
@@ -86,7 +88,9 @@ def check_data(X: Any, y: Any) -> tuple[torch.Tensor, torch.Tensor]:
     if yt.ndim == 2 and yt.shape[1] == 1:
         yt = yt.reshape(-1)
     if yt.ndim != 1:
-        raise ValueError(f"y must be a 1-D array of shape (n_samples,); got shape {tuple(yt.shape)}")
+        raise ValueError(
+            f"y must be a 1-D array of shape (n_samples,); got shape {tuple(yt.shape)}"
+        )
     if Xt.shape[0] == 0 or Xt.shape[1] == 0:
         raise ValueError(
             f"X must have at least one sample and one feature; got shape {tuple(Xt.shape)}"

@@ -285,7 +285,9 @@ def compare(
     prior_obj = make_prior(prior, sigma=sigma, b=b)
     if (X is None) != (y is None):
         missing = "y" if y is None else "X"
-        raise ValueError(f"give both X and y, or neither (to use a built-in data set); {missing} is None")
+        raise ValueError(
+            f"give both X and y, or neither (to use a built-in data set); {missing} is None"
+        )
     if X is None:
         data = load_dataset(dataset)
         X, y, name = data.X, data.y, data.name

@@ -72,8 +72,10 @@ def d2l_weight_decay(
     w = torch.full((d,), 0.01, dtype=DTYPE)
     X, y = _sample(gen, n_train, w, 0.05, noise)
     Xt, yt = _sample(gen, n_test, w, 0.05, noise)
-    doc = "d2l weight decay: n=%d train, %d test, d=%d, w=0.01, bias 0.05, noise %g" % (
-        n_train, n_test, d, noise)
+    doc = (
+        f"d2l weight decay: n={n_train} train, {n_test} test, d={d}, w=0.01, bias 0.05, "
+        f"noise {noise:g}"
+    )
     return Dataset("d2l", X, y, noise, w, 0.05, Xt, yt, doc)
 
 

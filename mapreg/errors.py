@@ -11,7 +11,7 @@ class ConvergenceWarning(UserWarning):
 
 
 class ConvergenceError(RuntimeError):
-    """Raised instead of :class:`ConvergenceWarning` when a solver is called with ``strict=True``."""
+    """Raised instead of :class:`ConvergenceWarning` by a solver called with ``strict=True``."""
 
 
 def report_nonconvergence(message: str, strict: bool, stacklevel: int = 3) -> None:

@@ -50,6 +50,8 @@ from .priors import Prior
 
 # Upper bound on batch * n elements of one batched trace (memory: 8 bytes each, several copies).
 _MAX_BATCH_ELEMENTS = 2_000_000
+# Smooth priors: try conjugate gradients before building the Hessian when n * p^2 is this big.
+_CG_MIN_WORK = 1e9
 
 
 @dataclass(frozen=True)
@@ -78,6 +80,10 @@ class MapResult:
         Coordinates of w in the final working set (d for a smooth prior).
     wall_time
         Seconds spent in the solver.
+    method
+        ``"newton"`` (smooth prior, Hessian from Pyro), ``"newton-cg"`` (smooth prior on a
+        large problem: conjugate gradients on Pyro Hessian-vector products) or
+        ``"prox-newton"`` (non-smooth prior, working sets).
     """
 
     coef: torch.Tensor
@@ -90,6 +96,7 @@ class MapResult:
     pyro_traces: int
     working_set_size: int
     wall_time: float
+    method: str
 
 
 class _PyroLogJoint:
@@ -108,31 +115,36 @@ class _PyroLogJoint:
         self.traces += 1
         return tr
 
-    def _per_point(self, tr, batch: int, smooth_only: bool) -> torch.Tensor:
-        total = torch.zeros(batch, dtype=self.X.dtype)
+    def _per_point(self, tr, batch: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """(f, h) per point: minus the summed log probs of the smooth / non-smooth sites."""
+        smooth = torch.zeros(batch, dtype=self.X.dtype)
+        rough = torch.zeros(batch, dtype=self.X.dtype)
         for name, site in tr.nodes.items():
             if site["type"] != "sample":
-                continue
-            if smooth_only and name == WEIGHT_SITE and not self.smooth_prior:
                 continue
             lp = site["log_prob"]
             if lp.numel() == 1:  # a constant density (the flat intercept prior) broadcasts
                 lp = lp.reshape(1).expand(batch)
-            total = total + lp.reshape(batch, -1).sum(-1)
-        return -total
+            lp = lp.reshape(batch, -1).sum(-1)
+            if name == WEIGHT_SITE and not self.smooth_prior:
+                rough = rough - lp
+            else:
+                smooth = smooth - lp
+        return smooth, rough
 
     def smooth(self, theta: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """f and grad f at each row of ``theta`` (shape (B, d + 1)): one batched trace."""
+        """At each row of ``theta`` (shape (B, d + 1)), from one batched trace: Pyro's full
+        -log p(y, w, c) (all sites) and the gradient of its smooth part f."""
         theta = theta.detach().clone().requires_grad_(True)
-        f = self._per_point(self._trace(theta), theta.shape[0], smooth_only=True)
+        f, h = self._per_point(self._trace(theta), theta.shape[0])
         (grad,) = torch.autograd.grad(f.sum(), theta)
-        return f.detach(), grad
+        return (f + h).detach(), grad
 
     def full(self, theta: torch.Tensor) -> float:
         """-log p(y, w, c) with every site, at one point (shape (d + 1,))."""
         with torch.no_grad():
-            tr = self._trace(theta[None])
-            return float(self._per_point(tr, 1, smooth_only=False)[0])
+            f, h = self._per_point(self._trace(theta[None]), 1)
+            return float(f[0] + h[0])
 
 
 class _Hessian:
@@ -141,25 +153,39 @@ class _Hessian:
     For quadratic f, grad f(e_j) - grad f(0) = H e_j exactly (up to rounding).
     """
 
-    def __init__(self, logjoint: _PyroLogJoint, grad0: torch.Tensor):
-        self.lj, self.grad0 = logjoint, grad0
-        p = grad0.shape[0]
-        self.H = torch.zeros(p, p, dtype=grad0.dtype)
+    def __init__(self, logjoint: _PyroLogJoint, p: int):
+        self.lj = logjoint
+        self.H = torch.zeros(p, p, dtype=logjoint.X.dtype)
         self.known = torch.zeros(p, dtype=torch.bool)
+        self.grad0: torch.Tensor | None = None
+
+    def start(self, cols: torch.Tensor) -> tuple[float, torch.Tensor]:
+        """Evaluate at 0 and, in the same trace, the first chunk of ``cols``: (F(0), grad f(0))."""
+        full, grad = self._columns(cols[: self._chunk()], with_origin=True)
+        self.ensure(cols)
+        return full, grad
+
+    def _chunk(self) -> int:
+        return max(1, _MAX_BATCH_ELEMENTS // max(1, self.lj.X.shape[0]))
+
+    def _columns(self, idx: torch.Tensor, with_origin: bool = False):
+        p = self.H.shape[0]
+        k = int(with_origin)
+        E = torch.zeros(idx.numel() + k, p, dtype=self.H.dtype)
+        E[torch.arange(k, idx.numel() + k), idx] = 1.0
+        full, g = self.lj.smooth(E)
+        if with_origin:
+            self.grad0 = g[0]
+        self.H[:, idx] = (g[k:] - self.grad0).T
+        self.known[idx] = True
+        return float(full[0]), g[0]
 
     def ensure(self, cols: torch.Tensor) -> None:
+        """Compute the columns in ``cols`` not known yet, in chunks of one trace each."""
         need = cols[~self.known[cols]]
-        if need.numel() == 0:
-            return
-        p = self.H.shape[0]
-        chunk = max(1, _MAX_BATCH_ELEMENTS // max(1, self.lj.X.shape[0]))
+        chunk = self._chunk()
         for start in range(0, need.numel(), chunk):
-            idx = need[start : start + chunk]
-            E = torch.zeros(idx.numel(), p, dtype=self.H.dtype)
-            E[torch.arange(idx.numel()), idx] = 1.0
-            _, g = self.lj.smooth(E)
-            self.H[:, idx] = (g - self.grad0).T
-        self.known[need] = True
+            self._columns(need[start : start + chunk])
 
 
 def _kkt(theta: torch.Tensor, grad: torch.Tensor, prior: Prior, d: int) -> torch.Tensor:
@@ -297,7 +323,7 @@ def map_estimate(
     with pyro.get_param_store().scope():
         result = _run(linear_model(prior, lik), X, y, prior, tol, max_iter)
     wall = time.perf_counter() - start
-    coef, intercept, nlj, kkt, kkt_tol, it, traces, ws = result
+    coef, intercept, nlj, kkt, kkt_tol, it, traces, ws, method = result
     converged = kkt <= kkt_tol
     if not converged:
         report_nonconvergence(
@@ -305,17 +331,20 @@ def map_estimate(
             f"tolerance {kkt_tol:.3e}",
             strict,
         )
-    return MapResult(coef, intercept, nlj, kkt, kkt_tol, converged, it, traces, ws, wall)
+    return MapResult(coef, intercept, nlj, kkt, kkt_tol, converged, it, traces, ws, wall, method)
 
 
 def _run(model, X, y, prior, tol, max_iter):
     n, d = X.shape
     p = d + 1
     lj = _PyroLogJoint(model, X, y, prior.smooth)
+    hess = _Hessian(lj, p)
     theta = torch.zeros(p, dtype=X.dtype)
-    _, g = lj.smooth(theta[None])
-    g = g[0]
-    hess = _Hessian(lj, g)
+    use_cg = prior.smooth and n * p * p >= _CG_MIN_WORK
+    # The first trace evaluates at 0 and at the first Hessian columns: all of them for a
+    # smooth prior solved directly, the intercept's otherwise.
+    first = torch.arange(p) if prior.smooth and not use_cg else torch.tensor([d])
+    nlj, g = hess.start(first)
     kkt_tol = tol * max(float(g.abs().max()), 1e-300)
     penalized_all = torch.ones(p, dtype=torch.bool)
     penalized_all[d] = False
@@ -325,6 +354,13 @@ def _run(model, X, y, prior, tol, max_iter):
         working[:] = True
     it = 0
     kkt = float(_kkt(theta, g, prior, d).max())
+    method = "newton" if prior.smooth else "prox-newton"
+    if use_cg and kkt > kkt_tol:
+        # Building the full Hessian costs about p / 12 single traces; try CG first.
+        theta, g, nlj, cg_it = _conjugate_gradient(lj, theta, g, kkt_tol, max(10, p // 12))
+        it += cg_it
+        method = "newton-cg"
+        kkt = float(_kkt(theta, g, prior, d).max())
     while kkt > kkt_tol and it < max_iter:
         it += 1
         if not prior.smooth:
@@ -344,7 +380,7 @@ def _run(model, X, y, prior, tol, max_iter):
         new = torch.zeros(p, dtype=X.dtype)
         new[W] = torch.from_numpy(u)
         predicted = g + hess.H[:, W] @ (new[W] - theta[W])
-        _, g_new = lj.smooth(new[None])
+        full, g_new = lj.smooth(new[None])
         g_new = g_new[0]
         mismatch = float((g_new - predicted).abs().max())
         if mismatch > 1e-6 * max(float(g.abs().max()), float(g_new.abs().max()), 1.0):
@@ -353,14 +389,47 @@ def _run(model, X, y, prior, tol, max_iter):
                 f"differs from the quadratic model by {mismatch:.3e}); the MAP engine supports "
                 "Gaussian likelihoods with a linear mean"
             )
-        theta, g = new, g_new
+        theta, g, nlj = new, g_new, float(full[0])
         kkt = float(_kkt(theta, g, prior, d).max())
-    nlj = lj.full(theta)
     if not math.isfinite(nlj):
         raise RuntimeError(f"Pyro's log joint is not finite at the estimate: {nlj}")
-    return theta[:d].clone(), float(theta[d]), nlj, kkt, kkt_tol, it, lj.traces, int(
-        working[:d].sum()
-    )
+    ws = int(working[:d].sum())
+    return theta[:d].clone(), float(theta[d]), nlj, kkt, kkt_tol, it, lj.traces, ws, method
+
+
+def _conjugate_gradient(lj: _PyroLogJoint, theta, g, kkt_tol: float, max_cg: int):
+    """Newton step by conjugate gradients: solve H x = -g with Pyro Hessian-vector products.
+
+    For quadratic f, H v = (grad f(theta + t v) - grad f(theta)) / t exactly; t scales the
+    probe to the size of theta so that rounding stays relative. At most ``max_cg``
+    products; the gradient at the returned point is Pyro's, not the recursion's.
+    """
+    x = torch.zeros_like(theta)
+    r = -g.clone()
+    p = r.clone()
+    rs = float(r @ r)
+    size = max(float(theta.abs().max()), 1.0)
+    k = 0
+    while k < max_cg:
+        k += 1
+        t = size / max(float(p.abs().max()), 1e-300)
+        _, gp = lj.smooth((theta + t * p)[None])
+        Hp = (gp[0] - g) / t
+        curvature = float(p @ Hp)
+        if not curvature > 0:
+            break
+        alpha = rs / curvature
+        x += alpha * p
+        r -= alpha * Hp
+        size = max(float((theta + x).abs().max()), 1.0)
+        if float(r.abs().max()) <= 0.1 * kkt_tol:
+            break
+        rs_new = float(r @ r)
+        p = r + (rs_new / rs) * p
+        rs = rs_new
+    new = theta + x
+    full, g_new = lj.smooth(new[None])
+    return new, g_new[0], float(full[0]), k
 
 
 def neg_log_joint(X, y, prior: Prior, noise: float, coef, intercept: float) -> float:

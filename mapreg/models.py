@@ -23,7 +23,7 @@ def linear_model(prior: Prior, likelihood: GaussianNoise) -> Callable[..., torch
     ::
 
         w ~ prior.distribution(d)            # e.g. Normal(0, sigma) or Laplace(0, b), i.i.d.
-        c ~ ImproperUniform(real)            # flat prior: log p(c) = 0, the intercept is unpenalized
+        c ~ ImproperUniform(real)            # flat prior, log p(c) = 0: c is unpenalized
         y_i ~ Normal(x_i . w + c, noise)     # inside pyro.plate("data", n)
 
     The model broadcasts over leading batch dimensions of ``w`` and ``c`` (one trace then
