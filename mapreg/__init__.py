@@ -1,1 +1,49 @@
-"""mapreg (under construction)."""
+"""mapreg: the Bayesian view of regularization, executable.
+
+A Gaussian prior N(0, sigma^2) on the weights is ridge / weight decay with
+lam = sigma_eps^2 / sigma^2; a Laplace prior Laplace(0, b) is the lasso with
+lam = sigma_eps^2 / b (canonical objective 1/2 ||y - Xw - c||^2 + lam P(w)).
+``compare`` shows it on numbers: the MAP from Pyro's log joint and the penalized optimum
+from an independent solver.
+"""
+
+from .compare import CompareResult, compare
+from .conventions import CONVENTIONS, all_conventions, convert
+from .datasets import Dataset, d2l_weight_decay, default_dataset, load_dataset
+from .errors import ConvergenceError, ConvergenceWarning
+from .likelihoods import GaussianNoise
+from .map import MapResult, map_estimate, neg_log_joint
+from .models import linear_model
+from .penalized import PenalizedResult, canonical_objective, lasso, lasso_lam_max, ridge
+from .priors import PRIORS, Gaussian, Laplace, Prior, make_prior
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "CONVENTIONS",
+    "PRIORS",
+    "CompareResult",
+    "ConvergenceError",
+    "ConvergenceWarning",
+    "Dataset",
+    "Gaussian",
+    "GaussianNoise",
+    "Laplace",
+    "MapResult",
+    "PenalizedResult",
+    "Prior",
+    "all_conventions",
+    "canonical_objective",
+    "compare",
+    "convert",
+    "d2l_weight_decay",
+    "default_dataset",
+    "lasso",
+    "lasso_lam_max",
+    "linear_model",
+    "load_dataset",
+    "make_prior",
+    "map_estimate",
+    "neg_log_joint",
+    "ridge",
+]
