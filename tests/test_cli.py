@@ -38,7 +38,8 @@ def test_compare_writes_the_plot_by_extension(tmp_path, capsys, ext):
 @pytest.mark.parametrize(
     "argv, message",
     [
-        (["compare", "--prior", "laplace", "--b", "-1"], "b must be a positive finite number; got -1.0"),
+        (["compare", "--prior", "laplace", "--b", "-1"],
+         "b must be a positive finite number; got -1.0"),
         (["compare", "--prior", "laplace", "--sigma", "1"], "prior 'laplace' takes the scale 'b'"),
         (["compare", "--prior", "gaussian", "--sigma", "1", "--noise", "0"], "noise must be"),
         (["compare", "--prior", "gaussian", "--sigma", "1", "--dataset", "x"], "dataset must be"),

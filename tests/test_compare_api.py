@@ -128,7 +128,8 @@ def test_train_reports_how_close_d2l_training_gets():
         ({"prior": "gaussian", "sigma": "big"}, r"sigma must be a positive finite number"),
         ({"prior": "gaussian", "sigma": 1.0, "noise": 0.0}, r"noise must be a positive finite"),
         ({"prior": "gaussian", "sigma": 1.0, "noise": -2}, r"noise must be a positive finite"),
-        ({"prior": "cauchy", "sigma": 1.0}, r"prior must be one of 'gaussian', 'laplace'; got 'cauchy'"),
+        ({"prior": "cauchy", "sigma": 1.0},
+         r"prior must be one of 'gaussian', 'laplace'; got 'cauchy'"),
         ({"prior": "laplace", "sigma": 1.0}, r"prior 'laplace' takes the scale 'b', not 'sigma'"),
         ({"prior": "gaussian", "b": 1.0}, r"prior 'gaussian' takes the scale 'sigma', not 'b'"),
         ({"prior": "laplace"}, r"b is required for prior 'laplace'"),
@@ -182,13 +183,13 @@ def test_pyro_param_store_and_global_rng_are_untouched():
     pyro.clear_param_store()
     pyro.param("users_own", torch.tensor(3.0))
     rng_state = torch.get_rng_state()
-    np_state = np.random.get_state()[1].copy()
+    np_state = np.random.get_state()[1].copy()  # noqa: NPY002
     compare("laplace", b=0.5, train=True)
     compare("gaussian", sigma=0.5, dataset="d2l")
     assert list(pyro.get_param_store().keys()) == ["users_own"]
     assert float(pyro.param("users_own")) == 3.0
     assert torch.equal(torch.get_rng_state(), rng_state)
-    assert np.array_equal(np.random.get_state()[1], np_state)
+    assert np.array_equal(np.random.get_state()[1], np_state)  # noqa: NPY002
     pyro.clear_param_store()
 
 
