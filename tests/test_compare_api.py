@@ -187,7 +187,7 @@ def test_pyro_param_store_and_global_rng_are_untouched():
     compare("laplace", b=0.5, train=True)
     compare("gaussian", sigma=0.5, dataset="d2l")
     assert list(pyro.get_param_store().keys()) == ["users_own"]
-    assert float(pyro.param("users_own")) == 3.0
+    assert float(pyro.param("users_own").detach()) == 3.0
     assert torch.equal(torch.get_rng_state(), rng_state)
     assert np.array_equal(np.random.get_state()[1], np_state)  # noqa: NPY002
     pyro.clear_param_store()
