@@ -180,12 +180,38 @@ class _Hessian:
         self.known[idx] = True
         return float(full[0]), g[0]
 
+    def at_point(self, point: torch.Tensor, cols: torch.Tensor) -> tuple[float, torch.Tensor]:
+        """(F, grad f) at ``point``; the same trace also computes new columns in ``cols``."""
+        need = cols[~self.known[cols]][: self._chunk()]
+        p = self.H.shape[0]
+        E = torch.zeros(need.numel() + 1, p, dtype=self.H.dtype)
+        E[0] = point
+        E[torch.arange(1, need.numel() + 1), need] = 1.0
+        full, g = self.lj.smooth(E)
+        if need.numel():
+            self.H[:, need] = (g[1:] - self.grad0).T
+            self.known[need] = True
+        return float(full[0]), g[0]
+
     def ensure(self, cols: torch.Tensor) -> None:
         """Compute the columns in ``cols`` not known yet, in chunks of one trace each."""
         need = cols[~self.known[cols]]
         chunk = self._chunk()
         for start in range(0, need.numel(), chunk):
             self._columns(need[start : start + chunk])
+
+
+def _grow_working_set(working, theta, grad, prior: Prior, d: int) -> torch.Tensor:
+    """Working set plus the support of theta plus the worst KKT violators outside it
+    (at least 10, at most as many as the current working set holds)."""
+    working = working | (theta != 0)
+    viol = _kkt(theta, grad, prior, d)
+    viol[working] = 0.0
+    k = min(int((viol > 0).sum()), max(10, int(working[:d].sum())))
+    if k:
+        working = working.clone()
+        working[torch.topk(viol, k).indices] = True
+    return working
 
 
 def _kkt(theta: torch.Tensor, grad: torch.Tensor, prior: Prior, d: int) -> torch.Tensor:
@@ -214,7 +240,8 @@ def _quadratic_subproblem(
     diag = np.diag(A).copy()
     prev_pattern = None
     scale = max(float(np.max(np.abs(b))), kappa, 1e-300)
-    for _ in range(max_sweeps):
+    wait, next_try = 1, 0  # after a failed polish, wait twice as many sweeps before the next
+    for sweep in range(max_sweeps):
         max_step = 0.0
         for j in range(m):
             if diag[j] <= 0.0:
@@ -227,10 +254,12 @@ def _quadratic_subproblem(
                 u[j] = new
                 max_step = max(max_step, abs(new - old) * diag[j])
         pattern = np.sign(u) * penalized
-        if prev_pattern is not None and np.array_equal(pattern, prev_pattern):
+        settled = prev_pattern is not None and np.array_equal(pattern, prev_pattern)
+        if settled and sweep >= next_try:
             polished = _polish(A, b, kappa, pattern, penalized)
             if polished is not None:
                 return polished
+            next_try, wait = sweep + wait, 2 * wait
         prev_pattern = pattern
         if max_step <= 1e-15 * scale:
             return u
@@ -257,16 +286,18 @@ def _polish(A, b, kappa, pattern, penalized):
 
 
 def _solve_spd(A: np.ndarray, b: np.ndarray) -> np.ndarray | None:
-    A = 0.5 * (A + A.T)
-    try:
-        L = np.linalg.cholesky(A)
-    except np.linalg.LinAlgError:
-        try:
-            return np.linalg.lstsq(A, b, rcond=None)[0]
-        except np.linalg.LinAlgError:
-            return None
-    z = np.linalg.solve(L, b)
-    return np.linalg.solve(L.T, z)
+    """Solve A x = b for symmetric positive (semi)definite A; None if it is singular.
+
+    Done in torch, not numpy: alternating numpy's OpenBLAS threads with torch's thread
+    pool on a small machine costs more than the solve itself.
+    """
+    At = torch.from_numpy(0.5 * (A + A.T))
+    bt = torch.from_numpy(np.ascontiguousarray(b))[:, None]
+    L, info = torch.linalg.cholesky_ex(At)
+    if int(info) == 0:
+        return torch.cholesky_solve(bt, L)[:, 0].numpy()
+    x = torch.linalg.lstsq(At, bt, driver="gelsd").solution[:, 0]
+    return x.numpy() if bool(torch.isfinite(x).all()) else None
 
 
 def map_estimate(
@@ -364,12 +395,7 @@ def _run(model, X, y, prior, tol, max_iter):
     while kkt > kkt_tol and it < max_iter:
         it += 1
         if not prior.smooth:
-            working |= theta != 0
-            viol = _kkt(theta, g, prior, d)
-            viol[working] = 0.0
-            k = min(int((viol > 0).sum()), max(10, int(working[:d].sum())))
-            if k:
-                working[torch.topk(viol, k).indices] = True
+            working = _grow_working_set(working, theta, g, prior, d)
         W = working.nonzero().squeeze(1)
         hess.ensure(W)
         A = hess.H[W][:, W]
@@ -380,8 +406,13 @@ def _run(model, X, y, prior, tol, max_iter):
         new = torch.zeros(p, dtype=X.dtype)
         new[W] = torch.from_numpy(u)
         predicted = g + hess.H[:, W] @ (new[W] - theta[W])
-        full, g_new = lj.smooth(new[None])
-        g_new = g_new[0]
+        # The quadratic model predicts the next gradient, hence the next working set: fetch
+        # its new Hessian columns in the same trace that evaluates the new point.
+        prefetch = torch.zeros(0, dtype=torch.long)
+        if not prior.smooth:
+            nxt = _grow_working_set(working, new, predicted, prior, d)
+            prefetch = (nxt & ~hess.known).nonzero().squeeze(1)
+        full, g_new = hess.at_point(new, prefetch)
         mismatch = float((g_new - predicted).abs().max())
         if mismatch > 1e-6 * max(float(g.abs().max()), float(g_new.abs().max()), 1.0):
             raise RuntimeError(
@@ -389,7 +420,7 @@ def _run(model, X, y, prior, tol, max_iter):
                 f"differs from the quadratic model by {mismatch:.3e}); the MAP engine supports "
                 "Gaussian likelihoods with a linear mean"
             )
-        theta, g, nlj = new, g_new, float(full[0])
+        theta, g, nlj = new, g_new, full
         kkt = float(_kkt(theta, g, prior, d).max())
     if not math.isfinite(nlj):
         raise RuntimeError(f"Pyro's log joint is not finite at the estimate: {nlj}")
