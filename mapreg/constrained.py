@@ -1,0 +1,332 @@
+"""Constrained least squares and its Lagrange multiplier: the other half of the Lagrangian view.
+
+With an unpenalized intercept c and r = y - Xw - c::
+
+    L2 ball:  minimise 1/2 ||r||^2  subject to  ||w||_2^2 <= theta
+    L1 ball:  minimise 1/2 ||r||^2  subject to  ||w||_1   <= t
+
+KKT: at the solution w*, grad L(w*) + mu * grad g(w*) = 0 with mu >= 0 and
+mu * (g(w*) - radius) = 0, where g(w) = 1/2 ||w||^2 (radius theta/2) or ||w||_1 (radius t).
+The multiplier mu *is* the canonical lambda of the penalized problem
+1/2 ||r||^2 + lam P(w) that has the same solution: theta(lam) = ||w*(lam)||_2^2 and
+t(lam) = ||w*(lam)||_1 (see :func:`theta_from_lam`, :func:`lam_from_theta`).
+
+Solvers (no Pyro, no use of :mod:`mapreg.penalized`):
+
+* L2: the solution is the ridge point on the sphere ||w||^2 = theta, found from the SVD of
+  the centred X by solving the secular equation sum_i (s_i z_i / (s_i^2 + mu))^2 = theta for
+  mu >= 0 (monotone, bracketed, bisection to machine precision; the trust-region subproblem).
+* L1: accelerated projected gradient (FISTA with restarts) using the exact Euclidean
+  projection onto the L1 ball (sort-based, Duchi et al. 2008), then the KKT system on the
+  found support and signs, X_S'X_S w_S + mu s = X_S'y, s'w_S = t, solved exactly for (w_S, mu).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+
+import torch
+
+from ._validation import check_choice, check_data, check_positive, check_positive_int
+from .errors import report_nonconvergence
+
+NORMS = ("l2", "l1")
+
+
+@dataclass(frozen=True)
+class ConstrainedResult:
+    """Solution of a norm-constrained least-squares problem.
+
+    Attributes
+    ----------
+    coef, intercept
+        The minimiser (w, c).
+    norm, radius
+        ``"l2"`` with radius theta (||w||^2 <= theta) or ``"l1"`` with radius t.
+    multiplier
+        The KKT multiplier mu >= 0 (0 when the constraint is inactive); equal to the canonical
+        lambda of the penalized problem with the same solution.
+    active
+        Whether the constraint binds (||w*|| on the boundary with mu > 0).
+    kkt_residual
+        max |grad L + mu grad g| over the weights (stationarity), in the units of X'r.
+    objective
+        1/2 ||y - Xw - c||^2 at the solution.
+    iterations, converged, wall_time
+        Solver bookkeeping.
+    """
+
+    coef: torch.Tensor
+    intercept: float
+    norm: str
+    radius: float
+    multiplier: float
+    active: bool
+    kkt_residual: float
+    objective: float
+    iterations: int
+    converged: bool
+    wall_time: float
+
+
+# ----------------------------------------------------------------------- projections
+
+
+def project_l2_ball(v: torch.Tensor, theta: float) -> torch.Tensor:
+    """Euclidean projection onto {w : ||w||_2^2 <= theta}: v * min(1, sqrt(theta) / ||v||)."""
+    theta = check_positive("theta", theta)
+    nv = float(v.norm())
+    return v if nv * nv <= theta else v * (math.sqrt(theta) / nv)
+
+
+def project_l1_ball(v: torch.Tensor, t: float) -> torch.Tensor:
+    """Euclidean projection onto {w : ||w||_1 <= t} (Duchi, Shalev-Shwartz, Singer, Chandra 2008).
+
+    If ||v||_1 > t the projection is soft-thresholding at the tau for which the result has
+    L1 norm exactly t: tau = (sum of the k largest |v_i| - t) / k for the largest valid k.
+    """
+    t = check_positive("t", t)
+    a = v.abs()
+    if float(a.sum()) <= t:
+        return v.clone()
+    u, _ = torch.sort(a, descending=True)
+    css = torch.cumsum(u, 0)
+    k = torch.arange(1, v.numel() + 1, dtype=v.dtype)
+    rho = int((u - (css - t) / k > 0).nonzero().max())
+    tau = (float(css[rho]) - t) / (rho + 1)
+    return torch.sign(v) * torch.clamp(a - tau, min=0.0)
+
+
+# --------------------------------------------------------------------------- solvers
+
+
+def _center(X, y):
+    xm, ym = X.mean(0), y.mean()
+    return X - xm, y - ym, xm, ym
+
+
+def constrained_l2(X, y, theta: float) -> ConstrainedResult:
+    """minimise 1/2 ||y - Xw - c||^2 subject to ||w||_2^2 <= theta (exact, via the SVD).
+
+    If the minimum-norm least-squares solution already satisfies the constraint, it is
+    returned with multiplier 0 (when n <= d least squares is not unique: any interpolating
+    point inside the ball is optimal and the minimum-norm one is chosen). Otherwise the
+    solution is w(mu) = V diag(s / (s^2 + mu)) U'yc with mu > 0 the root of ||w(mu)||^2 = theta.
+    """
+    X, y = check_data(X, y)
+    theta = check_positive("theta", theta)
+    start = time.perf_counter()
+    Xc, yc, xm, ym = _center(X, y)
+    U, s, Vh = torch.linalg.svd(Xc, full_matrices=False)
+    z = U.T @ yc
+    keep = s > s.max() * max(Xc.shape) * torch.finfo(X.dtype).eps
+    s, z, Vh = s[keep], z[keep], Vh[keep]
+
+    def sq_norm(mu: float) -> float:
+        return float(((s * z / (s * s + mu)) ** 2).sum())
+
+    iterations = 0
+    if sq_norm(0.0) <= theta:
+        mu = 0.0
+    else:
+        lo, hi = 0.0, max(float((s * z).abs().max()) / math.sqrt(theta), 1.0)
+        while sq_norm(hi) > theta:
+            hi *= 2.0
+        for iterations in range(1, 400):  # noqa: B007
+            mid = 0.5 * (lo + hi)
+            if sq_norm(mid) > theta:
+                lo = mid
+            else:
+                hi = mid
+            if hi - lo <= 4 * torch.finfo(X.dtype).eps * hi:
+                break
+        mu = 0.5 * (lo + hi)
+    w = Vh.T @ (s * z / (s * s + mu))
+    if mu > 0:  # land exactly on the sphere (removes the last bisection rounding)
+        w = w * math.sqrt(theta / float(w @ w))
+    c = float(ym - xm @ w)
+    grad = -(Xc.T @ (yc - Xc @ w))
+    kkt = float((grad + mu * w).abs().max())
+    r = yc - Xc @ w
+    wall = time.perf_counter() - start
+    return ConstrainedResult(w, c, "l2", theta, mu, mu > 0, kkt, 0.5 * float(r @ r),
+                             iterations, True, wall)
+
+
+def constrained_l1(
+    X, y, t: float, *, tol: float = 1e-12, max_iter: int = 100_000, strict: bool = False
+) -> ConstrainedResult:
+    """minimise 1/2 ||y - Xw - c||^2 subject to ||w||_1 <= t.
+
+    FISTA with adaptive restart and the exact L1-ball projection, step 1/||Xc||_2^2, until
+    the projected-gradient residual is below ``tol`` (relative); then the KKT system on the
+    identified support S and signs s is solved exactly for (w_S, mu)::
+
+        [Xc_S'Xc_S  s] [w_S]   [Xc_S'yc]
+        [s'         0] [mu ] = [   t   ]
+
+    and kept if the signs hold, mu >= 0 and |Xc_j'r| <= mu off the support. The multiplier
+    is mu = ||Xc'r||_inf when the ball is active, 0 otherwise.
+    """
+    X, y = check_data(X, y)
+    t = check_positive("t", t)
+    tol = check_positive("tol", tol)
+    max_iter = check_positive_int("max_iter", max_iter)
+    start = time.perf_counter()
+    Xc, yc, xm, ym = _center(X, y)
+    d = X.shape[1]
+    L = float(torch.linalg.matrix_norm(Xc, ord=2)) ** 2
+    if L == 0.0:
+        w = torch.zeros(d, dtype=X.dtype)
+        return _l1_result(Xc, yc, xm, ym, w, t, 0, True, start)
+    step = 1.0 / L
+    w = torch.zeros(d, dtype=X.dtype)
+    v, w_prev, k_mom = w.clone(), w.clone(), 1.0
+    scale = max(float((Xc.T @ yc).abs().max()), 1e-300)
+    converged = False
+    it = 0
+    for it in range(1, max_iter + 1):  # noqa: B007
+        g = -(Xc.T @ (yc - Xc @ v))
+        w_new = project_l1_ball(v - step * g, t)
+        # residual of the projected-gradient fixed point, in gradient units
+        res = float((w_new - v).abs().max()) / step
+        k_next = 0.5 * (1.0 + math.sqrt(1.0 + 4.0 * k_mom * k_mom))
+        if float((v - w_new) @ (w_new - w_prev)) > 0:  # restart momentum (O'Donoghue-Candes)
+            k_next, v = 1.0, w_new
+        else:
+            v = w_new + ((k_mom - 1.0) / k_next) * (w_new - w_prev)
+        w_prev, w, k_mom = w, w_new, k_next
+        if res <= 1e-3 * scale and it % 10 == 0:
+            polished = _polish_l1(Xc, yc, w, t)
+            if polished is not None:
+                w, converged = polished, True
+                break
+        if res <= tol * scale:
+            converged = True
+            break
+    result = _l1_result(Xc, yc, xm, ym, w, t, it, converged, start)
+    if not result.converged:
+        report_nonconvergence(
+            f"L1-constrained solver did not converge in {it} iterations: KKT residual "
+            f"{result.kkt_residual:.3e}",
+            strict,
+        )
+    return result
+
+
+def _polish_l1(Xc, yc, w, t):
+    """Exact KKT solve on the support and signs of ``w``; None if it is not consistent."""
+    S = (w != 0).nonzero().squeeze(1)
+    if S.numel() == 0:
+        return None
+    s = torch.sign(w[S])
+    XS = Xc[:, S]
+    m = S.numel()
+    K = torch.zeros(m + 1, m + 1, dtype=w.dtype)
+    K[:m, :m] = XS.T @ XS
+    K[:m, m] = s
+    K[m, :m] = s
+    rhs = torch.cat([XS.T @ yc, torch.tensor([t], dtype=w.dtype)])
+    try:
+        sol = torch.linalg.solve(K, rhs)
+    except RuntimeError:
+        return None
+    wS, mu = sol[:m], float(sol[m])
+    if mu < 0 or not torch.equal(torch.sign(wS), s):
+        return None
+    out = torch.zeros_like(w)
+    out[S] = wS
+    corr = (Xc.T @ (yc - Xc @ out)).abs()
+    off = torch.ones_like(w, dtype=torch.bool)
+    off[S] = False
+    if off.any() and float(corr[off].max()) > mu * (1 + 1e-9) + 1e-12 * float(corr.max()):
+        return None
+    return out
+
+
+def _l1_result(Xc, yc, xm, ym, w, t, it, converged, start):
+    r = yc - Xc @ w
+    g = -(Xc.T @ r)
+    on_boundary = abs(float(w.abs().sum()) - t) <= 1e-9 * t
+    mu = float(g.abs().max()) if on_boundary else 0.0
+    if mu > 0:
+        sub = torch.where(w != 0, (g + mu * torch.sign(w)).abs(),
+                          torch.clamp(g.abs() - mu, min=0.0))
+    else:
+        sub = g.abs()
+    kkt = float(sub.max())
+    c = float(ym - xm @ w)
+    return ConstrainedResult(w, c, "l1", t, mu, on_boundary and mu > 0, kkt,
+                             0.5 * float(r @ r), it, converged, time.perf_counter() - start)
+
+
+def solve_constrained(X, y, norm: str, radius: float, **kwargs) -> ConstrainedResult:
+    """Dispatch: ``norm="l2"`` (radius theta = bound on ||w||^2) or ``"l1"`` (radius t)."""
+    norm = check_choice("norm", norm, NORMS)
+    if norm == "l2":
+        if kwargs:
+            raise ValueError(f"the l2 solver takes no options; got {sorted(kwargs)}")
+        return constrained_l2(X, y, radius)
+    return constrained_l1(X, y, radius, **kwargs)
+
+
+# ------------------------------------------------------------- theta <-> lambda <-> prior
+
+_PENALTY_OF_NORM = {"l2": "ridge", "l1": "lasso"}
+_NORM_OF_PRIOR = {"gaussian": "l2", "laplace": "l1"}
+
+
+def radius_from_lam(X, y, lam: float, norm: str) -> float:
+    """The constraint radius whose solution is the penalized optimum at ``lam``.
+
+    l2: theta(lam) = ||w*(lam)||_2^2 with w*(lam) the ridge optimum of
+    1/2 ||r||^2 + (lam/2) ||w||^2; l1: t(lam) = ||w*(lam)||_1 for the lasso
+    1/2 ||r||^2 + lam ||w||_1. Both decrease strictly in lam while w* != 0 (for the lasso:
+    while lam < lam_max, where t = 0).
+    """
+    from .penalized import solve_penalized
+
+    norm = check_choice("norm", norm, NORMS)
+    lam = check_positive("lam", lam)
+    w = solve_penalized(X, y, _PENALTY_OF_NORM[norm], lam).coef
+    return float(w @ w) if norm == "l2" else float(w.abs().sum())
+
+
+def lam_from_radius(X, y, radius: float, norm: str) -> float:
+    """The canonical lambda equivalent to the constraint ``||w||^2 <= theta`` (l2) or
+    ``||w||_1 <= t`` (l1): the KKT multiplier of the constrained solution.
+
+    It is 0 when the constraint does not bind (the least-squares solution lies inside the
+    ball), which corresponds to no penalty, i.e. a flat prior.
+    """
+    return solve_constrained(X, y, norm, radius).multiplier
+
+
+def radius_from_prior(X, y, prior, noise: float) -> float:
+    """theta (Gaussian prior, sigma) or t (Laplace prior, b) for lam = noise^2 * kappa."""
+    from .priors import Prior
+
+    if not isinstance(prior, Prior):
+        raise ValueError(f"prior must be a mapreg Prior (e.g. Gaussian(0.5)); got {prior!r}")
+    return radius_from_lam(X, y, prior.lam(noise), _NORM_OF_PRIOR[prior.name])
+
+
+def prior_from_radius(X, y, radius: float, prior: str, noise: float):
+    """The prior (Gaussian sigma or Laplace b) whose MAP is the constrained solution.
+
+    Raises ValueError when the constraint is inactive (multiplier 0): no proper prior of
+    this family corresponds, the limit is sigma -> inf (b -> inf), a flat prior.
+    """
+    from .priors import PRIORS
+
+    prior = check_choice("prior", prior, PRIORS)
+    lam = lam_from_radius(X, y, radius, _NORM_OF_PRIOR[prior])
+    if lam <= 0.0:
+        name = "theta" if prior == "gaussian" else "t"
+        raise ValueError(
+            f"{name}={radius!r} does not bind: the least-squares solution lies inside the ball, "
+            f"so lambda = 0 and the matching {prior} prior has infinite scale (a flat prior)"
+        )
+    return PRIORS[prior].from_lam(lam, noise)

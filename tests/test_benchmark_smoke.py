@@ -1,0 +1,20 @@
+"""The benchmark script keeps working (its --quick mode; timings are not asserted)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_map.py"
+
+
+def test_benchmark_quick_mode_runs_and_prints_the_table(tmp_path):
+    out = tmp_path / "table.md"
+    proc = subprocess.run([sys.executable, str(BENCH), "--quick", "--out", str(out)],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert "| prior | n | d | MAP ms" in proc.stdout
+    rows = [line for line in out.read_text().splitlines() if line.startswith("| gaussian")
+            or line.startswith("| laplace")]
+    assert len(rows) == 4
