@@ -8,9 +8,20 @@ from an independent solver.
 """
 
 from .compare import CompareResult, compare
+from .constrained import (
+    ConstrainedResult,
+    constrained_l1,
+    constrained_l2,
+    lam_from_radius,
+    prior_from_radius,
+    radius_from_lam,
+    radius_from_prior,
+)
 from .conventions import CONVENTIONS, all_conventions, convert
 from .datasets import Dataset, d2l_weight_decay, default_dataset, load_dataset
 from .errors import ConvergenceError, ConvergenceWarning
+from .lagrange import LagrangePicture, lagrangian_picture
+from .lagrange_plots import plot_l1_vs_l2, plot_lagrangian, plot_path, plot_posterior
 from .likelihoods import GaussianNoise
 from .map import MapResult, map_estimate, neg_log_joint
 from .models import linear_model
@@ -23,6 +34,8 @@ __all__ = [
     "CONVENTIONS",
     "PRIORS",
     "CompareResult",
+    "ConstrainedResult",
+    "LagrangePicture",
     "ConvergenceError",
     "ConvergenceWarning",
     "Dataset",
@@ -35,6 +48,17 @@ __all__ = [
     "all_conventions",
     "canonical_objective",
     "compare",
+    "constrained_l1",
+    "constrained_l2",
+    "lagrangian_picture",
+    "lam_from_radius",
+    "plot_l1_vs_l2",
+    "plot_lagrangian",
+    "plot_path",
+    "plot_posterior",
+    "prior_from_radius",
+    "radius_from_lam",
+    "radius_from_prior",
     "convert",
     "d2l_weight_decay",
     "default_dataset",

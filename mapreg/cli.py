@@ -2,6 +2,8 @@
 
     mapreg compare --prior laplace --b 0.5 [--noise 2] [--dataset d2l] [--convention NAME]
                    [--plot FILE.png] [--json] [--train] [--strict]
+    mapreg lagrange --prior laplace --b 0.05 --out fig.png [--view posterior|l1-vs-l2]
+    mapreg path --prior laplace --b 0.5 --out path.svg
     mapreg convert 8 --from canonical --to sklearn_lasso --prior laplace --n 20
     python -m mapreg ...        (the same)
 
@@ -41,6 +43,34 @@ def _parser() -> argparse.ArgumentParser:
     cmp_.add_argument("--json", action="store_true", help="print a JSON result instead")
     cmp_.add_argument("--train", action="store_true", help="also train nn.Linear the d2l way")
     cmp_.add_argument("--strict", action="store_true", help="non-convergence is an error")
+
+    lag = sub.add_parser(
+        "lagrange",
+        help="draw the constrained-vs-penalized (or posterior) picture of a 2-feature problem",
+        description="Draw the Lagrangian picture (loss contours, the constraint ball of the "
+        "computed radius, the tangency point = penalized optimum = MAP) on the built-in "
+        "two-feature data. The file format follows the extension of --out.",
+    )
+    lag.add_argument("--prior", required=True, choices=["gaussian", "laplace"])
+    lag.add_argument("--sigma", type=float, help="Gaussian prior scale sigma")
+    lag.add_argument("--b", type=float, help="Laplace prior scale b")
+    lag.add_argument("--noise", type=float, help="noise scale sigma_eps (default: the data's)")
+    lag.add_argument("--view", default="lagrange", choices=["lagrange", "posterior", "l1-vs-l2"],
+                     help="l1-vs-l2 draws both priors (uses --sigma and --b, default 0.5 / 0.05)")
+    lag.add_argument("--out", required=True, metavar="FILE", help="png, svg or pdf")
+
+    path = sub.add_parser(
+        "path",
+        help="draw the regularization path (MAP and penalized optimum vs lambda)",
+        description="Coefficients vs lambda from the exact solver and the Pyro MAP, with the "
+        "prior scale on a second axis. The file format follows the extension of --out.",
+    )
+    path.add_argument("--prior", required=True, choices=["gaussian", "laplace"])
+    path.add_argument("--sigma", type=float, help="mark this Gaussian prior scale")
+    path.add_argument("--b", type=float, help="mark this Laplace prior scale")
+    path.add_argument("--noise", type=float, help="noise scale sigma_eps (default: the data's)")
+    path.add_argument("--dataset", default="default", help="built-in data: default, d2l, ...")
+    path.add_argument("--out", required=True, metavar="FILE", help="png, svg or pdf")
 
     conv = sub.add_parser(
         "convert",
@@ -95,6 +125,30 @@ def _run_compare(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run_lagrange(args: argparse.Namespace) -> int:
+    from .lagrange_plots import plot_l1_vs_l2, plot_lagrangian, plot_posterior
+
+    if args.view == "l1-vs-l2":
+        fig = plot_l1_vs_l2(sigma=args.sigma if args.sigma is not None else 0.5,
+                            b=args.b if args.b is not None else 0.05, noise=args.noise)
+    else:
+        draw = plot_lagrangian if args.view == "lagrange" else plot_posterior
+        fig = draw(args.prior, sigma=args.sigma, b=args.b, noise=args.noise)
+    fig.savefig(args.out, dpi=150)
+    print(f"figure written to {args.out}")
+    return 0
+
+
+def _run_path(args: argparse.Namespace) -> int:
+    from .lagrange_plots import plot_path
+
+    fig = plot_path(args.prior, sigma=args.sigma, b=args.b, noise=args.noise,
+                    dataset=args.dataset)
+    fig.savefig(args.out, dpi=150)
+    print(f"figure written to {args.out}")
+    return 0
+
+
 def _run_convert(args: argparse.Namespace) -> int:
     from .conventions import convert
 
@@ -107,9 +161,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``mapreg`` command; returns the exit code."""
     args = _parser().parse_args(argv)
     try:
-        if args.command == "compare":
-            return _run_compare(args)
-        return _run_convert(args)
+        run = {"compare": _run_compare, "lagrange": _run_lagrange, "path": _run_path,
+               "convert": _run_convert}[args.command]
+        return run(args)
     except ValueError as exc:
         print(f"mapreg: error: {exc}", file=sys.stderr)
         return 2

@@ -129,6 +129,12 @@ class CompareResult:
 
         return plot_coefficients(self, ax=ax)
 
+    def plot_path(self, ax=None) -> Figure:
+        """The regularization path of this data set and prior family, this lambda marked."""
+        from .lagrange_plots import plot_path
+
+        return plot_path(self.prior, X=self.X, y=self.y, noise=self.noise, ax=ax)
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready summary (lists and floats)."""
         out: dict[str, Any] = {

@@ -47,3 +47,27 @@ def linear_model(prior: Prior, likelihood: GaussianNoise) -> Callable[..., torch
             return likelihood.observe(OBS_SITE, mean, y)
 
     return model
+
+
+def site_log_probs(model, X: torch.Tensor, y: torch.Tensor, coef: torch.Tensor,
+                   intercept: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Pyro's log probability of each sample site, at a batch of parameter values.
+
+    ``coef`` has shape (B, d) and ``intercept`` (B,); returns {site name: tensor (B,)} from
+    one trace of ``model`` conditioned on them (the model broadcasts over the batch), e.g.
+    ``{"w": log p(w), "c": 0, "y": log p(y | w, c)}``.
+    """
+    from pyro import poutine
+
+    B = coef.shape[0]
+    data = {WEIGHT_SITE: coef, INTERCEPT_SITE: intercept}
+    with torch.no_grad():
+        tr = poutine.trace(poutine.condition(model, data=data)).get_trace(X, y)
+        tr.compute_log_prob()
+    out = {}
+    for name, site in tr.nodes.items():
+        if site["type"] == "sample":
+            lp = site["log_prob"]
+            lp = lp.reshape(1).expand(B) if lp.numel() == 1 else lp.reshape(B, -1).sum(-1)
+            out[name] = lp
+    return out

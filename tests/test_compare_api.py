@@ -134,7 +134,7 @@ def test_train_reports_how_close_d2l_training_gets():
         ({"prior": "gaussian", "b": 1.0}, r"prior 'gaussian' takes the scale 'sigma', not 'b'"),
         ({"prior": "laplace"}, r"b is required for prior 'laplace'"),
         ({"prior": "gaussian", "sigma": 1.0, "dataset": "mnist"},
-         r"dataset must be one of 'default', 'd2l'; got 'mnist'"),
+         r"dataset must be one of 'default', 'd2l', 'two_feature'; got 'mnist'"),
         ({"prior": Laplace(0.5), "b": 0.5}, r"not both"),
     ],
 )

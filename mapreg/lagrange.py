@@ -1,0 +1,140 @@
+"""The numbers behind the Lagrangian picture of a two-feature problem.
+
+For a prior (Gaussian sigma / Laplace b) and noise sigma_eps, with lam = sigma_eps^2 * kappa:
+
+* the penalized optimum w*(lam) of 1/2 ||r||^2 + lam P(w) (exact solver),
+* the constrained optimum of 1/2 ||r||^2 s.t. ||w||_2^2 <= theta or ||w||_1 <= t at the radius
+  theta = ||w*||_2^2 (t = ||w*||_1), with its KKT multiplier (= lam),
+* the MAP from Pyro's log joint,
+* the unconstrained least-squares point and the path w*(lam') for lam' from ~0 to lam_max,
+
+all as numbers in a frozen :class:`LagrangePicture`; :mod:`mapreg.lagrange_plots` draws them.
+The intercept is unpenalized and profiled out: for each w, c(w) = mean(y) - mean(X) . w, so
+the loss drawn over the (w1, w2) plane is L(w) = 1/2 ||yc - Xc w||^2 (centred data).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from ._validation import check_data, check_positive, check_positive_int
+from .constrained import solve_constrained
+from .datasets import load_dataset
+from .map import map_estimate
+from .penalized import lasso_lam_max, ridge, solve_penalized
+from .priors import Prior, make_prior
+
+_NORM = {"gaussian": "l2", "laplace": "l1"}
+
+
+@dataclass(frozen=True)
+class LagrangePicture:
+    """Everything the 2-D figures show, computed.
+
+    ``radius`` is theta (bound on ||w||_2^2) for the Gaussian prior and t (bound on ||w||_1)
+    for the Laplace prior; ``multiplier`` is the constrained solver's KKT multiplier.
+    Points are numpy arrays of shape (2,); ``path`` has shape (k, 2) along ``path_lams``.
+    """
+
+    prior: Prior
+    noise: float
+    lam: float
+    norm: str
+    radius: float
+    multiplier: float
+    optimum: np.ndarray
+    constrained: np.ndarray
+    map: np.ndarray
+    intercept: float
+    ols: np.ndarray
+    path_lams: np.ndarray
+    path: np.ndarray
+    X: torch.Tensor = field(repr=False)
+    y: torch.Tensor = field(repr=False)
+
+    def loss(self, W: np.ndarray) -> np.ndarray:
+        """L(w) = 1/2 ||yc - Xc w||^2 at points W of shape (..., 2) (intercept profiled out)."""
+        Xc = (self.X - self.X.mean(0)).numpy()
+        yc = (self.y - self.y.mean()).numpy()
+        G, h, k = Xc.T @ Xc, Xc.T @ yc, 0.5 * float(yc @ yc)
+        return 0.5 * np.einsum("...i,ij,...j->...", W, G, W) - W @ h + k
+
+    def penalty(self, W: np.ndarray) -> np.ndarray:
+        """P(w): 1/2 ||w||^2 (Gaussian) or ||w||_1 (Laplace), at points of shape (..., 2)."""
+        return 0.5 * (W**2).sum(-1) if self.norm == "l2" else np.abs(W).sum(-1)
+
+    def objective(self, W: np.ndarray) -> np.ndarray:
+        """The penalized objective L(w) + lam P(w)."""
+        return self.loss(W) + self.lam * self.penalty(W)
+
+
+def two_feature_data(X, y, noise, dataset: str):
+    """(X, y, noise) from the user or from a built-in data set; X must have two columns."""
+    if (X is None) != (y is None):
+        raise ValueError("give both X and y, or neither (to use a built-in data set)")
+    if X is None:
+        data = load_dataset(dataset)
+        X, y = data.X, data.y
+        noise = data.noise if noise is None else noise
+    elif noise is None:
+        raise ValueError(
+            "noise (the noise scale sigma_eps of your data, a positive finite number) is "
+            "required with your own X and y; got None"
+        )
+    X, y = check_data(X, y)
+    if X.shape[1] != 2:
+        raise ValueError(
+            f"the 2-D picture needs exactly two features (X of shape (n, 2)); got X with "
+            f"{X.shape[1]} columns -- select two columns, or use plot_path for any d"
+        )
+    return X, y, check_positive("noise", noise)
+
+
+def lagrangian_picture(
+    prior: str | Prior,
+    *,
+    sigma: float | None = None,
+    b: float | None = None,
+    X=None,
+    y=None,
+    noise: float | None = None,
+    dataset: str = "two_feature",
+    n_path: int = 80,
+) -> LagrangePicture:
+    """Compute the Lagrangian picture for a two-feature problem (see the module docstring)."""
+    prior_obj = make_prior(prior, sigma=sigma, b=b)
+    X, y, noise = two_feature_data(X, y, noise, dataset)
+    n_path = check_positive_int("n_path", n_path)
+    lam = prior_obj.lam(noise)
+    norm = _NORM[prior_obj.name]
+    pen = solve_penalized(X, y, prior_obj.penalty_name, lam)
+    w = pen.coef
+    radius = float(w @ w) if norm == "l2" else float(w.abs().sum())
+    if radius == 0.0:
+        raise ValueError(
+            f"at lam = {lam:.6g} every coefficient is 0 (lam >= lam_max = "
+            f"{lasso_lam_max(X, y):.6g}), so there is no ball to draw: use a larger "
+            f"{prior_obj.scale_name}"
+        )
+    con = solve_constrained(X, y, norm, radius)
+    mp = map_estimate(X, y, prior_obj, noise)
+    ols = ridge(X, y, 0.0).coef.numpy()
+    if norm == "l1":
+        top = lasso_lam_max(X, y)
+        lams = np.geomspace(1e-3 * top, top, n_path)
+    else:
+        s2 = float(torch.linalg.matrix_norm(X - X.mean(0), ord=2)) ** 2
+        lams = np.geomspace(1e-3 * s2, 1e3 * s2, n_path)
+    path = np.array([solve_penalized(X, y, prior_obj.penalty_name, float(lm)).coef.numpy()
+                     for lm in lams])
+    path = np.vstack([ols, path, np.zeros(2)])
+    lams = np.concatenate([[0.0], lams, [np.inf]])
+    return LagrangePicture(
+        prior=prior_obj, noise=noise, lam=lam, norm=norm, radius=radius,
+        multiplier=con.multiplier, optimum=w.numpy(), constrained=con.coef.numpy(),
+        map=mp.coef.numpy(), intercept=pen.intercept, ols=ols, path_lams=lams, path=path,
+        X=X, y=y,
+    )

@@ -1,0 +1,147 @@
+"""The 2-D Lagrangian / posterior figures and the path figure: drawn from computed numbers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import make_problem
+
+import mapreg
+from mapreg import lagrangian_picture, plot_l1_vs_l2, plot_lagrangian, plot_path, plot_posterior
+from mapreg.cli import main
+
+
+def _by_gid(ax, gid):
+    (line,) = [ln for ln in ax.get_lines() if ln.get_gid() == gid]
+    return np.c_[line.get_xdata(), line.get_ydata()]
+
+
+@pytest.mark.parametrize("prior, kw", [("gaussian", {"sigma": 0.5}), ("laplace", {"b": 0.05})])
+def test_lagrangian_figure_marks_the_computed_tangency_and_radius(prior, kw, tmp_path):
+    pic = lagrangian_picture(prior, **kw)
+    fig = plot_lagrangian(prior, **kw)
+    ax = fig.axes[0]
+    assert np.allclose(_by_gid(ax, "tangency")[0], pic.optimum, atol=1e-12)
+    assert np.allclose(_by_gid(ax, "map")[0], pic.optimum, atol=1e-6)
+    bnd = _by_gid(ax, "boundary")
+    if prior == "gaussian":
+        assert np.allclose(np.linalg.norm(bnd, axis=1), np.sqrt(pic.radius))
+        assert pic.radius == pytest.approx(float(pic.optimum @ pic.optimum))
+    else:
+        assert np.allclose(np.abs(bnd).sum(1), pic.radius)
+        assert pic.radius == pytest.approx(float(np.abs(pic.optimum).sum()))
+        assert pic.optimum[1] == 0.0  # the tangency sits on a corner of the diamond
+    assert pic.multiplier == pytest.approx(pic.lam, rel=1e-6)
+    assert np.allclose(pic.constrained, pic.optimum, atol=1e-6)
+    assert ax.get_xlabel() == "$w_1$" and ax.get_ylabel() == "$w_2$"
+    assert ax.get_aspect() == 1.0
+    text = " ".join(t.get_text() for t in ax.texts)
+    assert "KKT multiplier" in text and "lambda" in text
+    # the path runs from least squares (lambda = 0) to the origin (lambda = inf)
+    path = _by_gid(ax, "path")
+    assert np.allclose(path[0], pic.ols) and np.allclose(path[-1], 0.0)
+    out = tmp_path / f"{prior}.png"
+    fig.savefig(out)
+    assert out.stat().st_size > 10_000
+
+
+def test_loss_contour_through_the_tangency_touches_the_ball():
+    """No point of the L2 ball has a smaller loss than the tangency point (a real tangency)."""
+    pic = lagrangian_picture("gaussian", sigma=0.5)
+    a = np.linspace(0, 2 * np.pi, 20001)
+    circle = np.sqrt(pic.radius) * np.c_[np.cos(a), np.sin(a)]
+    assert pic.loss(circle).min() >= pic.loss(pic.optimum) - 1e-9
+
+
+def test_l1_vs_l2_side_by_side():
+    fig = plot_l1_vs_l2()
+    main_axes = [ax for ax in fig.axes if ax.get_lines()]
+    assert len(main_axes) == 2
+    l1_tangency = _by_gid(main_axes[1], "tangency")[0]
+    assert np.sum(l1_tangency == 0.0) == 1 and np.all(_by_gid(main_axes[0], "tangency")[0] != 0)
+
+
+def test_posterior_figure_uses_pyro_densities_and_marks_the_map():
+    pic = lagrangian_picture("laplace", b=0.05)
+    fig = plot_posterior("laplace", b=0.05)
+    ax = fig.axes[0]
+    assert np.allclose(_by_gid(ax, "map")[0], pic.map)
+    assert any("log posterior" in a.get_ylabel() for a in fig.axes)  # the colorbar
+    assert ax.get_xlabel() and ax.get_ylabel()
+
+
+def test_draw_into_a_given_axes():
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots()
+    try:
+        assert plot_lagrangian("laplace", b=0.05, ax=ax) is fig
+        assert ax.get_legend() is not None
+        assert plot_path("gaussian", ax=ax) is fig
+    finally:
+        plt.close(fig)
+
+
+@pytest.mark.parametrize("prior, kw", [("gaussian", {"sigma": 0.5}), ("laplace", {"b": 0.5})])
+def test_path_figure_overlays_map_on_the_penalized_path(prior, kw):
+    fig = plot_path(prior, **kw)
+    ax = fig.axes[0]
+    lines = [ln for ln in ax.get_lines() if ln.get_linestyle() == "-" and len(ln.get_xdata()) > 2]
+    markers = [ln for ln in ax.get_lines() if ln.get_marker() == "o" and len(ln.get_xdata()) > 2]
+    assert len(lines) == 10 and len(markers) == 10
+    for line, mk in zip(lines, markers, strict=True):
+        xs, ys = np.asarray(line.get_xdata()), np.asarray(line.get_ydata())
+        mx, my = np.asarray(mk.get_xdata()), np.asarray(mk.get_ydata())
+        assert np.allclose(xs[::2], mx) and np.allclose(ys[::2], my, atol=1e-6)
+    assert ax.get_xscale() == "log" and "lambda" in ax.get_xlabel()
+    assert len(ax.child_axes) == 1  # the prior-scale axis on top
+    res = mapreg.compare(prior, **kw)
+    assert any(np.allclose(ln.get_xdata(), res.lam) for ln in ax.get_lines()
+               if ln.get_linestyle() == "--")
+
+
+def test_compare_result_draws_its_path():
+    fig = mapreg.compare("laplace", b=0.5).plot_path()
+    assert fig.axes[0].get_xscale() == "log"
+
+
+@pytest.mark.parametrize(
+    "call, match",
+    [
+        (lambda: plot_lagrangian("gaussian", sigma=0.5, X=make_problem(20, 3, 0).X,
+                                 y=make_problem(20, 3, 0).y, noise=1.0),
+         r"needs exactly two features \(X of shape \(n, 2\)\); got X with 3 columns"),
+        (lambda: plot_lagrangian("cauchy", sigma=0.5), r"prior must be one of"),
+        (lambda: plot_lagrangian("laplace", b=1e-6), r"every coefficient is 0"),
+        (lambda: plot_lagrangian("laplace", b=-1.0), r"b must be a positive finite number"),
+        (lambda: plot_posterior("gaussian", sigma=0.5, X=np.ones((5, 2))), r"give both X and y"),
+        (lambda: plot_path("laplace", lams=[1.0]), r"lams must be a 1-D array of at least two"),
+        (lambda: plot_path("laplace", lams=[1.0, -2.0]), r"lams must be"),
+        (lambda: plot_path("ridge"), r"prior must be one of 'gaussian', 'laplace'"),
+    ],
+)
+def test_bad_input(call, match):
+    with pytest.raises(ValueError, match=match):
+        call()
+
+
+@pytest.mark.parametrize("argv", [
+    ["lagrange", "--prior", "laplace", "--b", "0.05"],
+    ["lagrange", "--prior", "gaussian", "--sigma", "0.5", "--view", "posterior"],
+    ["lagrange", "--prior", "laplace", "--view", "l1-vs-l2"],
+    ["path", "--prior", "laplace", "--b", "0.5"],
+])
+@pytest.mark.parametrize("ext", ["png", "pdf", "svg"])
+def test_cli_writes_figures_by_extension(argv, ext, tmp_path, capsys):
+    out = tmp_path / f"f.{ext}"
+    assert main([*argv, "--out", str(out)]) == 0
+    assert out.stat().st_size > 1000
+    assert "figure written" in capsys.readouterr().out
+
+
+def test_cli_figure_errors_exit_2(tmp_path, capsys):
+    assert main(["lagrange", "--prior", "laplace", "--b", "1e-9", "--out",
+                 str(tmp_path / "f.png")]) == 2
+    assert "every coefficient is 0" in capsys.readouterr().err
+    assert main(["path", "--prior", "laplace", "--out", str(tmp_path / "f.xyz")]) == 2
+    assert "not supported" in capsys.readouterr().err
