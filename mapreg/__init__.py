@@ -20,6 +20,7 @@ from .constrained import (
 from .conventions import CONVENTIONS, all_conventions, convert
 from .datasets import Dataset, d2l_weight_decay, default_dataset, load_dataset
 from .errors import ConvergenceError, ConvergenceWarning
+from .evidence import EvidenceResult, log_evidence, maximize_evidence
 from .lagrange import LagrangePicture, lagrangian_picture
 from .lagrange_plots import plot_l1_vs_l2, plot_lagrangian, plot_path, plot_posterior
 from .likelihoods import GaussianNoise
@@ -27,6 +28,7 @@ from .map import MapResult, map_estimate, neg_log_joint
 from .models import linear_model
 from .penalized import PenalizedResult, canonical_objective, lasso, lasso_lam_max, ridge
 from .priors import PRIORS, Gaussian, Laplace, Prior, make_prior
+from .training import TrainResult, train_penalized
 
 __version__ = "0.1.0"
 
@@ -39,12 +41,14 @@ __all__ = [
     "ConvergenceError",
     "ConvergenceWarning",
     "Dataset",
+    "EvidenceResult",
     "Gaussian",
     "GaussianNoise",
     "Laplace",
     "MapResult",
     "PenalizedResult",
     "Prior",
+    "TrainResult",
     "all_conventions",
     "canonical_objective",
     "compare",
@@ -65,9 +69,12 @@ __all__ = [
     "lasso",
     "lasso_lam_max",
     "linear_model",
+    "log_evidence",
+    "maximize_evidence",
     "load_dataset",
     "make_prior",
     "map_estimate",
     "neg_log_joint",
     "ridge",
+    "train_penalized",
 ]
