@@ -84,6 +84,8 @@ def train_penalized(
     lr: float | None = None,
     tol: float = 1e-10,
     strict: bool = False,
+    init_scale: float = 0.0,
+    seed: int = 2024,
 ) -> TrainResult:
     """Train ``nn.Linear`` with full-batch SGD on d2l's mean loss plus an L2 or L1 penalty.
 
@@ -109,13 +111,19 @@ def train_penalized(
         "l2" stops when the max-abs gradient is below ``tol`` times its initial value.
     strict : bool
         For "l2", raise :class:`~mapreg.errors.ConvergenceError` instead of warning.
-
-    The weights start at zero (no random initialisation, so the global RNG is untouched).
+    init_scale, seed : float, int
+        Initial weights ~ N(0, init_scale^2) i.i.d. (d2l initialises with init_scale = 1),
+        drawn from a private ``torch.Generator(seed)`` so the global RNG is untouched (the
+        default seed differs from the data sets' seeds, whose first draws are X itself); the
+        bias starts at 0. The default 0 starts from w = 0. With lam = 0 and n < d, gradient
+        descent never moves the part of the initial w orthogonal to the rows of X: that
+        remnant is what makes d2l's unregularised run "overfit".
     """
     X, y = check_data(X, y)
     penalty = check_choice("penalty", penalty, _PENALTIES)
     lam = check_nonnegative("lam", lam)
     tol = check_positive("tol", tol)
+    init_scale = check_nonnegative("init_scale", init_scale)
     n, d = X.shape
     if epochs is None:
         epochs = 20_000 if penalty == "l2" else 5_000
@@ -132,6 +140,9 @@ def train_penalized(
     with torch.no_grad():
         net.weight.zero_()
         net.bias.zero_()
+        if init_scale > 0:
+            gen = torch.Generator().manual_seed(seed)
+            net.weight.normal_(0.0, init_scale, generator=gen)
     opt = torch.optim.SGD(
         [{"params": [net.weight], "weight_decay": wd}, {"params": [net.bias], "weight_decay": 0.0}],
         lr=lr,

@@ -53,3 +53,12 @@ def test_bad_input(call, match):
     p = make_problem(10, 3, seed=0)
     with pytest.raises(ValueError, match=match):
         call(p.X, p.y)
+
+
+def test_multistart_finds_the_better_of_two_local_maxima():
+    """On d2l's data the evidence has a maximum at sigma -> 0 (all noise) and a better one
+    near the true weight scale 0.01; a single start from sd(y) finds the worse one."""
+    data = d2l_weight_decay()
+    res = maximize_evidence(data.X, data.y)
+    assert res.sigma == pytest.approx(0.01, rel=0.1)
+    assert res.log_evidence > log_evidence(data.X, data.y, 1e-6, float(data.y.std()))

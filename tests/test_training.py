@@ -85,3 +85,23 @@ def test_bad_input(kwargs, match):
     p = make_problem(10, 3, seed=0)
     with pytest.raises(ValueError, match=match):
         train_penalized(p.X, p.y, **kwargs)
+
+
+def test_random_init_remnant_survives_without_decay_and_vanishes_with_it():
+    """n < d: with lam = 0 the part of the initial w orthogonal to the rows of X never moves
+    (d2l's "overfitting"); with lam > 0 training reaches the ridge optimum from any init."""
+    p = make_problem(10, 40, seed=7)
+    with pytest.warns(ConvergenceWarning):
+        start = train_penalized(p.X, p.y, penalty="l2", lam=0.0, epochs=1, lr=1e-300,
+                                init_scale=1.0)
+    w0 = start.coef.numpy()
+    Q, _ = np.linalg.qr(p.X.T)
+    null0 = w0 - Q @ (Q.T @ w0)
+    with pytest.warns(ConvergenceWarning):
+        free = train_penalized(p.X, p.y, penalty="l2", lam=0.0, epochs=30, init_scale=1.0)
+    w = free.coef.numpy()
+    assert np.allclose(w - Q @ (Q.T @ w), null0, atol=1e-12)
+    assert np.linalg.norm(null0) > 3.0
+    decayed = train_penalized(p.X, p.y, penalty="l2", lam=2.0, init_scale=1.0)
+    ref, _ = numpy_ridge(p.X, p.y, 2.0)
+    assert decayed.converged and np.abs(decayed.coef.numpy() - ref).max() < 1e-8
