@@ -20,6 +20,15 @@ from collections.abc import Sequence
 from .errors import ConvergenceError
 
 
+def _prior_args(parser: argparse.ArgumentParser, mark: bool = False) -> None:
+    """--prior, --sigma, --b, --noise: shared by the subcommands."""
+    what = "mark this" if mark else ""
+    parser.add_argument("--prior", required=True, choices=["gaussian", "laplace"])
+    parser.add_argument("--sigma", type=float, help=f"{what} Gaussian prior scale sigma".strip())
+    parser.add_argument("--b", type=float, help=f"{what} Laplace prior scale b".strip())
+    parser.add_argument("--noise", type=float, help="noise scale sigma_eps (default: the data's)")
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="mapreg",
@@ -33,10 +42,7 @@ def _parser() -> argparse.ArgumentParser:
         description="Solve the same problem as MAP (Pyro log joint) and as penalized "
         "least squares, and print both side by side.",
     )
-    cmp_.add_argument("--prior", required=True, choices=["gaussian", "laplace"])
-    cmp_.add_argument("--sigma", type=float, help="Gaussian prior scale sigma")
-    cmp_.add_argument("--b", type=float, help="Laplace prior scale b")
-    cmp_.add_argument("--noise", type=float, help="noise scale sigma_eps (default: the data's)")
+    _prior_args(cmp_)
     cmp_.add_argument("--dataset", default="default", help="built-in data: default or d2l")
     cmp_.add_argument("--convention", help="also print lambda in this convention")
     cmp_.add_argument("--plot", metavar="FILE", help="write the coefficient figure (png/svg/pdf)")
@@ -51,10 +57,7 @@ def _parser() -> argparse.ArgumentParser:
         "computed radius, the tangency point = penalized optimum = MAP) on the built-in "
         "two-feature data. The file format follows the extension of --out.",
     )
-    lag.add_argument("--prior", required=True, choices=["gaussian", "laplace"])
-    lag.add_argument("--sigma", type=float, help="Gaussian prior scale sigma")
-    lag.add_argument("--b", type=float, help="Laplace prior scale b")
-    lag.add_argument("--noise", type=float, help="noise scale sigma_eps (default: the data's)")
+    _prior_args(lag)
     lag.add_argument("--view", default="lagrange", choices=["lagrange", "posterior", "l1-vs-l2"],
                      help="l1-vs-l2 draws both priors (uses --sigma and --b, default 0.5 / 0.05)")
     lag.add_argument("--out", required=True, metavar="FILE", help="png, svg or pdf")
@@ -65,10 +68,7 @@ def _parser() -> argparse.ArgumentParser:
         description="Coefficients vs lambda from the exact solver and the Pyro MAP, with the "
         "prior scale on a second axis. The file format follows the extension of --out.",
     )
-    path.add_argument("--prior", required=True, choices=["gaussian", "laplace"])
-    path.add_argument("--sigma", type=float, help="mark this Gaussian prior scale")
-    path.add_argument("--b", type=float, help="mark this Laplace prior scale")
-    path.add_argument("--noise", type=float, help="noise scale sigma_eps (default: the data's)")
+    _prior_args(path, mark=True)
     path.add_argument("--dataset", default="default", help="built-in data: default, d2l, ...")
     path.add_argument("--out", required=True, metavar="FILE", help="png, svg or pdf")
 

@@ -14,9 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from ._validation import check_data, check_positive
 from .conventions import all_conventions
-from .datasets import load_dataset
+from .datasets import resolve_data
 from .likelihoods import GaussianNoise
 from .map import MapResult, map_estimate, neg_log_joint
 from .penalized import PenalizedResult, canonical_objective, solve_penalized
@@ -289,24 +288,7 @@ def compare(
         Frozen; ``print(result)`` shows a table, ``result.plot()`` a Figure.
     """
     prior_obj = make_prior(prior, sigma=sigma, b=b)
-    if (X is None) != (y is None):
-        missing = "y" if y is None else "X"
-        raise ValueError(
-            f"give both X and y, or neither (to use a built-in data set); {missing} is None"
-        )
-    if X is None:
-        data = load_dataset(dataset)
-        X, y, name = data.X, data.y, data.name
-        noise = data.noise if noise is None else noise
-    else:
-        if noise is None:
-            raise ValueError(
-                "noise (the noise scale sigma_eps of your data, a positive finite number) is "
-                "required with your own X and y; got None"
-            )
-        name = None
-    noise = check_positive("noise", noise)
-    X, y = check_data(X, y)
+    X, y, noise, name = resolve_data(X, y, noise, dataset)
     n, d = X.shape
     lam = prior_obj.lam(noise)
 

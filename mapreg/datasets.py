@@ -105,6 +105,35 @@ def two_feature_dataset(seed: int = 2) -> Dataset:
 DATASETS = {"default": default_dataset, "d2l": d2l_weight_decay, "two_feature": two_feature_dataset}
 
 
+def resolve_data(X, y, noise, dataset: str) -> tuple[torch.Tensor, torch.Tensor, float, str | None]:
+    """The data a front door works on: the user's (X, y, noise) or a built-in data set.
+
+    Returns ``(X, y, noise, name)`` with float64 tensors, a validated noise and the data
+    set's name (``None`` for user data). Built-in data default to their true noise scale;
+    user data need ``noise`` (sigma_eps) given explicitly.
+    """
+    from ._validation import check_data
+
+    if (X is None) != (y is None):
+        missing = "y" if y is None else "X"
+        raise ValueError(
+            f"give both X and y, or neither (to use a built-in data set); {missing} is None"
+        )
+    name = None
+    if X is None:
+        data = load_dataset(dataset)
+        X, y, name = data.X, data.y, data.name
+        noise = data.noise if noise is None else noise
+    elif noise is None:
+        raise ValueError(
+            "noise (the noise scale sigma_eps of your data, a positive finite number) is "
+            "required with your own X and y; got None"
+        )
+    noise = check_positive("noise", noise)
+    X, y = check_data(X, y)
+    return X, y, noise, name
+
+
 def load_dataset(name: str = "default", seed: int | None = None) -> Dataset:
     """Load a named data set: ``"default"``, ``"d2l"`` or ``"two_feature"``.
 

@@ -20,9 +20,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from ._validation import check_data, check_positive, check_positive_int
+from ._validation import check_positive_int
 from .constrained import solve_constrained
-from .datasets import load_dataset
+from .datasets import resolve_data
 from .map import map_estimate
 from .penalized import lasso_lam_max, ridge, solve_penalized
 from .priors import Prior, make_prior
@@ -73,24 +73,13 @@ class LagrangePicture:
 
 def two_feature_data(X, y, noise, dataset: str):
     """(X, y, noise) from the user or from a built-in data set; X must have two columns."""
-    if (X is None) != (y is None):
-        raise ValueError("give both X and y, or neither (to use a built-in data set)")
-    if X is None:
-        data = load_dataset(dataset)
-        X, y = data.X, data.y
-        noise = data.noise if noise is None else noise
-    elif noise is None:
-        raise ValueError(
-            "noise (the noise scale sigma_eps of your data, a positive finite number) is "
-            "required with your own X and y; got None"
-        )
-    X, y = check_data(X, y)
+    X, y, noise, _ = resolve_data(X, y, noise, dataset)
     if X.shape[1] != 2:
         raise ValueError(
             f"the 2-D picture needs exactly two features (X of shape (n, 2)); got X with "
             f"{X.shape[1]} columns -- select two columns, or use plot_path for any d"
         )
-    return X, y, check_positive("noise", noise)
+    return X, y, noise
 
 
 def lagrangian_picture(

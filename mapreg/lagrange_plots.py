@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
-from ._validation import check_choice, check_data, check_positive
+from ._validation import check_choice
 from .lagrange import LagrangePicture, lagrangian_picture
 from .priors import Prior, make_prior
 
@@ -277,7 +277,7 @@ def plot_path(
     sqrt(lam) or b = sigma_eps^2 / lam). With ``sigma``/``b`` given, that lambda is marked.
     ``prior`` may be a name without a scale.
     """
-    from .datasets import load_dataset
+    from .datasets import resolve_data
     from .map import map_estimate
     from .penalized import lasso_lam_max, solve_penalized
     from .priors import PRIORS
@@ -287,19 +287,7 @@ def plot_path(
     else:
         prior_cls = PRIORS[check_choice("prior", prior, PRIORS)]
         marked = None if sigma is None and b is None else make_prior(prior, sigma=sigma, b=b)
-    if X is None and y is None:
-        data = load_dataset(dataset)
-        X, y = data.X, data.y
-        noise = data.noise if noise is None else noise
-    elif (X is None) != (y is None):
-        raise ValueError("give both X and y, or neither (to use a built-in data set)")
-    elif noise is None:
-        raise ValueError(
-            "noise (the noise scale sigma_eps of your data, a positive finite number) is "
-            "required with your own X and y; got None"
-        )
-    X, y = check_data(X, y)
-    noise = check_positive("noise", noise)
+    X, y, noise, _ = resolve_data(X, y, noise, dataset)
     if lams is None:
         if prior_cls.name == "laplace":
             top = lasso_lam_max(X, y)
