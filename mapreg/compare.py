@@ -99,13 +99,19 @@ class CompareResult:
     # ----------------------------------------------------------------- derived numbers
     @property
     def agrees(self) -> bool:
-        """max |dw| and |dc| within 1e-6 * max(1, ||w||_inf), and identical zero patterns."""
+        """max |dw| and |dc| within 1e-6 * max(1, ||w||_inf), and (for a prior with exact
+        zeros, i.e. a non-smooth one) identical zero patterns."""
         scale = max(1.0, float(self.penalized_coef.abs().max()), abs(self.penalized_intercept))
         return (
             self.max_abs_diff <= AGREEMENT_RTOL * scale
             and self.intercept_abs_diff <= AGREEMENT_RTOL * scale
-            and self.support_agree
+            and (self.support_agree or self.prior.smooth)
         )
+
+    @property
+    def same_objective(self) -> bool:
+        """Whether both points attain the same canonical objective (relative 1e-9)."""
+        return self.objective_rel_diff <= 1e-9
 
     @property
     def objective_rel_diff(self) -> float:
@@ -154,6 +160,7 @@ class CompareResult:
             "support_agree": self.support_agree,
             "n_zero": self.n_zero,
             "agrees": self.agrees,
+            "same_objective": self.same_objective,
             "objective_map": self.objective_map,
             "objective_penalized": self.objective_penalized,
             "objective_rel_diff": self.objective_rel_diff,
@@ -205,6 +212,9 @@ class CompareResult:
         lines.append(f"{'c':>5} {a:>16.8f} {b:>16.8f} {abs(a - b):>10.1e}")
         lines.append("")
         verdict = "AGREE" if self.agrees else "DISAGREE"
+        if not self.agrees and self.same_objective:
+            verdict = ("DIFFERENT POINTS WITH THE SAME OBJECTIVE -- the optimum is not unique "
+                       "(e.g. duplicated or collinear columns with the lasso)")
         zeros = f"; {self.n_zero} exact zeros" if pen == "lasso" else ""
         lines.append(
             f"{verdict}: max|dw| = {self.max_abs_diff:.1e}, |dc| = {self.intercept_abs_diff:.1e}"

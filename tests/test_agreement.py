@@ -182,3 +182,28 @@ def test_d2l_dataset_agrees_for_both_priors():
         res = compare(prior, dataset="d2l", **kw)
         assert res.X.shape == (20, 200)
         assert res.agrees
+
+
+@pytest.mark.parametrize("prior_name", sorted(PRIOR_REGISTRY))
+@pytest.mark.parametrize("n, d, seed", [(1, 3, 0), (2, 5, 1), (3, 1, 2), (4, 11, 3)])
+def test_tiny_and_rank_deficient_problems(prior_name, n, d, seed):
+    """n = 1 (nothing to fit), n = 2 (centred X has rank 1), d = 1, n << d."""
+    rng = np.random.default_rng(seed)
+    X, y = rng.standard_normal((n, d)), rng.standard_normal(n)
+    for scale in PRIOR_REGISTRY[prior_name].scales:
+        res = compare(PRIOR_REGISTRY[prior_name].make(scale), X=X, y=y, noise=0.5)
+        assert res.agrees and res.map.converged
+
+
+def test_non_unique_lasso_optimum_is_reported_as_such():
+    """Duplicated columns: the lasso objective has a segment of minimisers; both solvers
+    reach the same objective value, possibly at different points, and the table says so."""
+    rng = np.random.default_rng(4)
+    X = np.repeat(rng.standard_normal((15, 2)), 2, axis=1)
+    y = rng.standard_normal(15)
+    res = compare("laplace", b=0.5, X=X, y=y, noise=0.5)
+    assert res.same_objective
+    w, v = res.map_coef.numpy(), res.penalized_coef.numpy()
+    assert np.allclose(w[0] + w[1], v[0] + v[1]) and np.allclose(w[2] + w[3], v[2] + v[3])
+    if not res.agrees:
+        assert "not unique" in str(res)
