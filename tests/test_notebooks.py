@@ -26,6 +26,15 @@ def test_notebook_structure(path):
     assert any(c.outputs for c in code), "outputs are committed so the notebook reads on GitHub"
     assert sum("assert " in c.source for c in code) >= 3
     assert "import mapreg" in code[0].source
+    # the committed outputs come from one clean top-to-bottom run, without errors
+    assert [c.execution_count for c in code] == list(range(1, len(code) + 1))
+    assert not any(o.output_type == "error" for c in code for o in c.outputs)
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_readme_links_notebook(path):
+    readme = (path.parents[1] / "README.md").read_text(encoding="utf-8")
+    assert f"(notebooks/{path.name})" in readme
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
