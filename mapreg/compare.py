@@ -121,6 +121,41 @@ class CompareResult:
         )
 
     @property
+    def hessian_condition(self) -> float:
+        """Condition number of the canonical objective's Hessian in w on centred data:
+        cond(Xc'Xc + lam I) for the ridge, cond(Xc_S'Xc_S) on the support S for the lasso
+        (``inf`` when singular, 1 for an empty support). Computed on demand.
+
+        Both solvers stop on optimality tests evaluated in float64, so near the optimum
+        they can only resolve w to about (rounding in the gradient) x (this number); with
+        columns of X on very different scales it can exceed 1e10 and the two points then
+        differ in the 6th digit while the objective agrees to 1e-10.
+        """
+        Xc = self.X - self.X.mean(0)
+        if self.prior.smooth:
+            H = Xc.T @ Xc + self.lam * torch.eye(Xc.shape[1], dtype=Xc.dtype)
+        else:
+            S = self.penalized_coef != 0
+            if not bool(S.any()):
+                return 1.0
+            H = Xc[:, S].T @ Xc[:, S]
+        ev = torch.linalg.eigvalsh(H)
+        return float(ev[-1] / ev[0]) if float(ev[0]) > 0 else math.inf
+
+    def verdict(self) -> str:
+        """One word or phrase: AGREE, or why the two points differ."""
+        if self.agrees:
+            return "AGREE"
+        if self.same_objective and self.prior.smooth:
+            return (f"DIFFER BY ROUNDING ONLY -- same objective, but the problem is "
+                    f"ill-conditioned (cond = {self.hessian_condition:.1e}); standardize the "
+                    f"columns of X")
+        if self.same_objective:
+            return ("DIFFERENT POINTS WITH THE SAME OBJECTIVE -- the optimum is not unique "
+                    "(e.g. duplicated or collinear columns with the lasso)")
+        return "DISAGREE"
+
+    @property
     def training_max_abs_diff(self) -> float | None:
         """max_j |w_train - w_penalized| when ``train=True``, else ``None``."""
         if self.training is None:
@@ -161,6 +196,7 @@ class CompareResult:
             "n_zero": self.n_zero,
             "agrees": self.agrees,
             "same_objective": self.same_objective,
+            "verdict": self.verdict(),
             "objective_map": self.objective_map,
             "objective_penalized": self.objective_penalized,
             "objective_rel_diff": self.objective_rel_diff,
@@ -177,7 +213,9 @@ class CompareResult:
             },
             "penalized": {
                 "solver": self.penalized.penalty,
+                "method": self.penalized.method,
                 "iterations": self.penalized.iterations,
+                "homotopy_steps": self.penalized.homotopy_steps,
                 "duality_gap": self.penalized.duality_gap,
                 "converged": self.penalized.converged,
                 "wall_time": self.penalized.wall_time,
@@ -211,10 +249,7 @@ class CompareResult:
         a, b = self.map_intercept, self.penalized_intercept
         lines.append(f"{'c':>5} {a:>16.8f} {b:>16.8f} {abs(a - b):>10.1e}")
         lines.append("")
-        verdict = "AGREE" if self.agrees else "DISAGREE"
-        if not self.agrees and self.same_objective:
-            verdict = ("DIFFERENT POINTS WITH THE SAME OBJECTIVE -- the optimum is not unique "
-                       "(e.g. duplicated or collinear columns with the lasso)")
+        verdict = self.verdict()
         zeros = f"; {self.n_zero} exact zeros" if pen == "lasso" else ""
         lines.append(
             f"{verdict}: max|dw| = {self.max_abs_diff:.1e}, |dc| = {self.intercept_abs_diff:.1e}"
@@ -229,13 +264,14 @@ class CompareResult:
         lines.append(
             f"Pyro -log p(y, w, c): {self.neg_log_joint_map:.10g} at MAP, "
             f"{self.neg_log_joint_penalized:.10g} at the {pen} optimum "
-            f"(= objective / sigma_eps^2 + {self.log_joint_constant:.6g})"
+            f"(= objective / sigma_eps^2 {'-' if self.log_joint_constant < 0 else '+'} "
+            f"{abs(self.log_joint_constant):.6g})"
         )
         m, p = self.map, self.penalized
         lines.append(
             f"MAP engine: {m.iterations} Newton iterations, {m.pyro_traces} Pyro traces, "
             f"KKT residual {m.kkt_residual:.1e}, {1e3 * m.wall_time:.1f} ms; "
-            f"{pen}: {'closed form' if pen == 'ridge' else f'{p.iterations} CD sweeps'}, "
+            f"{pen}: {_solver_summary(p)}, "
             f"{'gap' if pen == 'lasso' else 'gradient'} {p.duality_gap:.1e}, "
             f"{1e3 * p.wall_time:.1f} ms"
         )
@@ -248,6 +284,13 @@ class CompareResult:
         conv = ", ".join(f"{k}={v:.6g}" for k, v in self.conventions.items())
         lines.append(f"lam in other conventions: {conv}")
         return "\n".join(lines)
+
+
+def _solver_summary(p: PenalizedResult) -> str:
+    if p.method == "closed-form":
+        return "closed form"
+    out = f"{p.iterations} CD sweeps"
+    return out + (f" + {p.homotopy_steps} homotopy segments" if p.homotopy_steps else "")
 
 
 def compare(

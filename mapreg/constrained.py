@@ -169,6 +169,13 @@ def constrained_l1(
 
     and kept if the signs hold, mu >= 0 and |Xc_j'r| <= mu off the support. The multiplier
     is mu = ||Xc'r||_inf when the ball is active, 0 otherwise.
+
+    Inactive ball (mu = 0): a least-squares solution with ||w||_1 < t is returned. When
+    n <= d (or Xc is rank deficient) least squares is not unique: every interpolating point
+    inside the ball is optimal, the one returned is where FISTA started from 0 stops (not
+    in general the minimum-L1 or minimum-L2 one), and only the objective, the residual and
+    mu = 0 are determined. The ball binds iff t is below the smallest L1 norm of a
+    least-squares solution (the lasso limit t(lam -> 0+)).
     """
     X, y = check_data(X, y)
     t = check_positive("t", t)
@@ -251,6 +258,11 @@ def _l1_result(Xc, yc, xm, ym, w, t, it, converged, start):
     g = -(Xc.T @ r)
     on_boundary = abs(float(w.abs().sum()) - t) <= 1e-9 * t
     mu = float(g.abs().max()) if on_boundary else 0.0
+    # a least-squares point that happens to sit on the sphere (t at or just above the
+    # smallest L1 norm of a least-squares solution) has a round-off-sized gradient: that is
+    # mu = 0 (lam / lam_max below 1e-12 is not resolvable), not a binding ball
+    if mu <= 1e-12 * float((Xc.T @ yc).abs().max()):
+        mu = 0.0
     if mu > 0:
         sub = torch.where(w != 0, (g + mu * torch.sign(w)).abs(),
                           torch.clamp(g.abs() - mu, min=0.0))
@@ -298,8 +310,9 @@ def lam_from_radius(X, y, radius: float, norm: str) -> float:
     """The canonical lambda equivalent to the constraint ``||w||^2 <= theta`` (l2) or
     ``||w||_1 <= t`` (l1): the KKT multiplier of the constrained solution.
 
-    It is 0 when the constraint does not bind (the least-squares solution lies inside the
-    ball), which corresponds to no penalty, i.e. a flat prior.
+    It is 0 when the constraint does not bind (a least-squares solution lies inside the
+    ball: theta >= ||w_OLS||^2, or for n <= d theta >= ||w_min-norm||^2; t >= the smallest
+    L1 norm of a least-squares solution), which corresponds to no penalty, i.e. a flat prior.
     """
     return solve_constrained(X, y, norm, radius).multiplier
 

@@ -44,15 +44,36 @@ def _with_legend_row(figsize, ncols: int = 1):
 
 
 def _legend(ax, legend_ax, ncol: int = 2):
-    """Put ax's legend into ``legend_ax`` (below the plot), or inside ax at 'best'."""
+    """Put ax's legend into ``legend_ax`` (a panel below the plot) or, when drawing into a
+    caller's Axes, below that Axes' x label: never over the contours and markers (the 'best'
+    placement ignores contour sets and would cover them). Use ``layout="constrained"`` or
+    ``savefig(..., bbox_inches="tight")`` to keep it inside the saved image."""
     if legend_ax is None:
-        ax.legend(loc="best", fontsize=8, framealpha=0.9)
+        from matplotlib.transforms import ScaledTranslation
+
+        below = ax.transAxes + ScaledTranslation(0, -42 / 72, ax.figure.dpi_scale_trans)
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, 0.0), bbox_transform=below,
+                  ncol=1, fontsize=8, frameon=False)
     else:
         handles, labels = ax.get_legend_handles_labels()
         legend_ax.legend(handles, labels, loc="center", ncol=ncol, fontsize=8, frameon=False)
 
 
+def _spread_levels(F: np.ndarray, k: int) -> np.ndarray:
+    """k contour levels of the convex quadratic-like F on a grid, spread over the window.
+
+    Level j (j = 1..k) is the (j/(k+1))^2 quantile of F over the grid, so the regions below
+    the levels cover (j/(k+1))^2 of the window: equally spaced "radii" whatever lambda, the
+    data scale or where the minimum sits (a gap-relative spacing leaves the window empty
+    when the constraint barely binds).
+    """
+    q = (np.arange(1, k + 1) / (k + 1)) ** 2
+    levels = np.unique(np.quantile(F, q))
+    return levels if levels.size else np.array([float(F.min())])
+
+
 def _extent(pic: LagrangePicture, pad: float = 0.35):
+    """A square window (lo, hi) holding the ball, least squares, the optimum and the path."""
     pts = np.vstack([pic.ols, pic.optimum, np.zeros(2), pic.path[1:-1]])
     lo, hi = pts.min(0), pts.max(0)
     r = pic.radius**0.5 if pic.norm == "l2" else pic.radius
@@ -63,8 +84,8 @@ def _extent(pic: LagrangePicture, pad: float = 0.35):
     return mid - half, mid + half
 
 
-def _grid(pic, n=241):
-    lo, hi = _extent(pic)
+def _grid(pic, n=241, extent=None):
+    lo, hi = _extent(pic) if extent is None else extent
     g1, g2 = np.linspace(lo[0], hi[0], n), np.linspace(lo[1], hi[1], n)
     G1, G2 = np.meshgrid(g1, g2)
     return G1, G2, np.stack([G1, G2], -1)
@@ -94,33 +115,34 @@ def _label(pic: LagrangePicture) -> str:
 
 
 def draw_lagrangian(
-    pic: LagrangePicture, ax: Axes | None = None, penalized: bool = True, legend_ax=None
+    pic: LagrangePicture,
+    ax: Axes | None = None,
+    penalized: bool = True,
+    legend_ax=None,
+    *,
+    extent: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> Axes:
     """Draw the Lagrangian picture of ``pic`` into ``ax``; returns the Axes.
 
-    Loss contours L(w) (the bold one passes through the tangency point), the constraint
-    set of the computed radius, contours of the penalized objective (dashed), the
-    least-squares point, the path w*(lam), and the tangency point (= constrained optimum =
-    penalized optimum = MAP). Artists carry ``gid`` tags for tests: "boundary", "tangency",
-    "map", "ols", "path".
+    Loss contours L(w) (thin ones spread over the window, the bold one L(w) = L(w*) through
+    the tangency point), the constraint set of the computed radius, contours of the
+    penalized objective L(w) + lam P(w) (dashed), the least-squares point, the path
+    w*(lam), and the tangency point (= constrained optimum = penalized optimum = MAP).
+    ``extent`` = (lo, hi) fixes the (w1, w2) window (default: fitted to ``pic``). Artists
+    carry ``gid`` tags for tests: "boundary", "tangency", "map", "ols", "path".
     """
     if ax is None:
         _, (ax,), (legend_ax,) = _with_legend_row((6.7, 7.0))
-    G1, G2, W = _grid(pic)
+    G1, G2, W = _grid(pic, extent=extent)
     L = pic.loss(W)
     L_star = float(pic.loss(pic.optimum))
-    L_min = float(pic.loss(pic.ols))
-    gap = max(L_star - L_min, 1e-12 * max(1.0, abs(L_star)))
-    levels = L_min + gap * np.array([0.05, 0.2, 0.45, 1.6, 2.6, 4.0, 6.0])
-    ax.contour(G1, G2, L, levels=np.sort(levels), colors="tab:blue", linewidths=0.8, alpha=0.6,
-               linestyles="solid")
+    ax.contour(G1, G2, L, levels=_spread_levels(L, 8), colors="tab:blue", linewidths=0.8,
+               alpha=0.6, linestyles="solid")
     ax.contour(G1, G2, L, levels=[L_star], colors="tab:blue", linewidths=2.0, linestyles="solid")
     if penalized:
         J = pic.objective(W)
-        J_star = float(pic.objective(pic.optimum))
-        jl = J_star + max(J_star - float(J.min()), gap) * np.array([0.5, 1.5, 3.0, 5.0])
-        ax.contour(G1, G2, J, levels=np.sort(jl), colors="tab:purple", linewidths=0.8,
-                   linestyles="dashed", alpha=0.7)
+        ax.contour(G1, G2, J, levels=_spread_levels(J, 4), colors="tab:purple",
+                   linewidths=0.8, linestyles="dashed", alpha=0.7)
     bnd = _boundary(pic)
     ax.fill(bnd[:, 0], bnd[:, 1], color="tab:orange", alpha=0.18, zorder=1)
     name = r"$\|w\|_2^2 \leq \theta$" if pic.norm == "l2" else r"$\|w\|_1 \leq t$"
@@ -146,7 +168,7 @@ def draw_lagrangian(
     ax.set_xlabel("$w_1$")
     ax.set_ylabel("$w_2$")
     kind = "L2 ball (ridge / weight decay)" if pic.norm == "l2" else "L1 ball (lasso)"
-    ax.set_title(f"Constrained vs penalized: {kind}", fontsize=11)
+    ax.set_title(f"{kind}:\nconstrained vs penalized", fontsize=11)
     ax.text(0.02, 0.98, _label(pic), transform=ax.transAxes, va="top", ha="left", fontsize=8.5,
             bbox={"boxstyle": "round", "facecolor": "white", "alpha": 0.85, "edgecolor": "0.7"})
     _legend(ax, legend_ax)
@@ -168,6 +190,8 @@ def plot_lagrangian(
 
     ``plot_lagrangian(prior="gaussian", sigma=0.5)`` or ``(prior="laplace", b=0.05)``; the
     built-in ``two_feature`` data unless X (n, 2), y and noise are given. Returns the Figure.
+    Drawn into a given ``ax``, the legend goes below that Axes (give the figure
+    ``layout="constrained"`` or save with ``bbox_inches="tight"``).
     """
     pic = lagrangian_picture(prior, sigma=sigma, b=b, X=X, y=y, noise=noise, dataset=dataset)
     return draw_lagrangian(pic, ax=ax).figure
@@ -182,13 +206,24 @@ def plot_l1_vs_l2(
     noise: float | None = None,
     dataset: str = "two_feature",
 ) -> Figure:
-    """L2 disk and L1 diamond side by side on the same data: "why L1 gives zeros"."""
+    """L2 disk and L1 diamond side by side on the same data: "why L1 gives zeros".
 
+    Both panels share one (w1, w2) window and the same loss contours; the left one is the
+    Gaussian prior ``sigma`` (lam = sigma_eps^2 / sigma^2), the right one the Laplace prior
+    ``b`` (lam = sigma_eps^2 / b). Returns the Figure.
+    """
+
+    pics = [lagrangian_picture("gaussian", sigma=sigma, X=X, y=y, noise=noise, dataset=dataset),
+            lagrangian_picture("laplace", b=b, X=X, y=y, noise=noise, dataset=dataset)]
+    # one window for both panels, so the loss contours are literally the same curves
+    boxes = [_extent(pic) for pic in pics]
+    lo = np.minimum(boxes[0][0], boxes[1][0])
+    hi = np.maximum(boxes[0][1], boxes[1][1])
+    half = 0.5 * float((hi - lo).max())
+    mid = 0.5 * (lo + hi)
     fig, axes, legends = _with_legend_row((12.8, 7.0), ncols=2)
-    for ax, lax, prior, kw in zip(axes, legends, ("gaussian", "laplace"),
-                                  ({"sigma": sigma}, {"b": b}), strict=True):
-        pic = lagrangian_picture(prior, X=X, y=y, noise=noise, dataset=dataset, **kw)
-        draw_lagrangian(pic, ax=ax, legend_ax=lax)
+    for ax, lax, pic in zip(axes, legends, pics, strict=True):
+        draw_lagrangian(pic, ax=ax, legend_ax=lax, extent=(mid - half, mid + half))
     fig.suptitle("The same loss, two priors: the L1 tangency sits on a corner (an exact zero)",
                  fontsize=12)
     return fig
@@ -209,7 +244,8 @@ def plot_posterior(
 
     Contours over (w1, w2) of log p(y | w, c(w)), log p(w) and their sum, all evaluated by
     one batched trace of the Pyro model (c(w) = mean(y) - mean(X) . w, the intercept's
-    conditional maximiser), with the MAP marked. The log-posterior is filled, with a colorbar.
+    conditional maximiser), with the MAP marked. The log-posterior is filled relative to its
+    maximum (log p(w | y) - log p(w_MAP | y), so the unknown log p(y) cancels), with a colorbar.
     """
     from .likelihoods import GaussianNoise
     from .models import linear_model, site_log_probs
@@ -229,11 +265,14 @@ def plot_posterior(
     logprior = lp["w"].reshape(shape).numpy()
     logpost = loglik + logprior
 
-    top = float(logpost.max())
-    cf = ax.contourf(G1, G2, logpost, levels=np.linspace(top - 40, top, 17), cmap="Greys",
+    # drawn relative to its maximum (the MAP): the normaliser log p(y) drops out and the
+    # colorbar reads in plain units of log density (0, -5, ..., -40)
+    rel = logpost - float(logpost.max())
+    cf = ax.contourf(G1, G2, rel, levels=np.linspace(-40.0, 0.0, 17), cmap="Greys",
                      alpha=0.55, extend="min")
-    ax.figure.colorbar(cf, ax=ax, label="log posterior (Pyro, up to log p(y))", shrink=0.85)
-    ax.contour(G1, G2, logpost, levels=top - np.array([20.0, 10.0, 5.0, 2.0, 0.5]),
+    ax.figure.colorbar(cf, ax=ax, label="log posterior − its max (Pyro)", shrink=0.85,
+                       ticks=np.arange(-40.0, 1.0, 5.0))
+    ax.contour(G1, G2, rel, levels=-np.array([20.0, 10.0, 5.0, 2.0, 0.5]),
                colors="black", linewidths=0.7, linestyles="solid")
     lmax = float(loglik.max())
     ax.contour(G1, G2, loglik, levels=lmax - np.array([30, 10, 3, 0.5]), colors="tab:blue",
@@ -251,10 +290,29 @@ def plot_posterior(
     ax.set_xlabel("$w_1$")
     ax.set_ylabel("$w_2$")
     sym = _SYMBOL[prior_obj.name]
-    ax.set_title(f"Posterior = likelihood x {prior_obj.name} prior (${sym}$ = "
-                 f"{prior_obj.scale:.3g}, $\\sigma_\\varepsilon$ = {pic.noise:.3g})", fontsize=10)
+    ax.set_title(f"Posterior $\\propto$ likelihood $\\times$ {prior_obj.name} prior\n"
+                 f"${sym}$ = {prior_obj.scale:.4g}, $\\sigma_\\varepsilon$ = {pic.noise:.4g}, "
+                 f"$\\lambda$ = {pic.lam:.4g}; MAP = ({pic.map[0]:.4g}, {pic.map[1]:.4g})",
+                 fontsize=10)
     _legend(ax, legend_ax)
     return ax.figure
+
+
+def _label_lines(ax, lams: np.ndarray, coefs: np.ndarray, colors) -> None:
+    """Write w_1..w_d left of the smallest lambda, nudged apart so that labels of nearly
+    equal coefficients do not overlap (a gap of 5.5% of the coefficient range)."""
+    first = int(np.argmin(lams))
+    lam0, y0 = float(lams[first]), coefs[first]
+    order = np.argsort(y0)
+    ys = y0[order].astype(float)
+    gap = 0.055 * max(float(coefs.max() - coefs.min()), 1e-12)
+    for i in range(1, ys.size):
+        ys[i] = max(ys[i], ys[i - 1] + gap)
+    ys -= (ys - y0[order]).mean()
+    for j, yl in zip(order, ys, strict=True):
+        ax.text(lam0 / 1.15, yl, f"$w_{{{j + 1}}}$", color=colors[j], ha="right", va="center",
+                fontsize=9)
+    ax.set_xlim(lam0 / 3.5, float(lams.max()) * 1.3)
 
 
 def plot_path(
@@ -272,10 +330,11 @@ def plot_path(
 ) -> Figure:
     """Regularization path: coefficients vs lambda (log axis), penalized solver and MAP.
 
-    Lines: the exact penalized optimum on a fine lambda grid; markers: the MAP from Pyro at
-    every other grid point. The top axis shows the matching prior scale (sigma = sigma_eps /
-    sqrt(lam) or b = sigma_eps^2 / lam). With ``sigma``/``b`` given, that lambda is marked.
-    ``prior`` may be a name without a scale.
+    Lines: the exact penalized optimum on a fine lambda grid (named w_1..w_d at their left
+    end when d <= 10); markers: the MAP from Pyro at every other grid point. The top axis
+    shows the matching prior scale (sigma = sigma_eps / sqrt(lam) or b = sigma_eps^2 / lam).
+    With ``sigma``/``b`` given, that lambda is marked. ``prior`` may be a name without a
+    scale; ``n_lams`` >= 2 sets the default grid, ``lams`` replaces it.
     """
     from .datasets import resolve_data
     from .map import map_estimate
@@ -288,6 +347,8 @@ def plot_path(
         prior_cls = PRIORS[check_choice("prior", prior, PRIORS)]
         marked = None if sigma is None and b is None else make_prior(prior, sigma=sigma, b=b)
     X, y, noise, _ = resolve_data(X, y, noise, dataset)
+    if isinstance(n_lams, bool) or not isinstance(n_lams, int) or n_lams < 2:
+        raise ValueError(f"n_lams must be an integer >= 2; got {n_lams!r}")
     if lams is None:
         if prior_cls.name == "laplace":
             top = lasso_lam_max(X, y)
@@ -295,9 +356,15 @@ def plot_path(
         else:
             s2 = float(torch.linalg.matrix_norm(X - X.mean(0), ord=2)) ** 2
             lams = np.geomspace(1e-3 * s2, 1e2 * s2, n_lams)
-    lams = np.asarray(lams, dtype=float)
+    given = lams
+    try:
+        lams = np.asarray(lams, dtype=float)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"lams must be a 1-D array of at least two positive finite numbers; "
+                         f"got {given!r}") from exc
     if lams.ndim != 1 or lams.size < 2 or not np.all(np.isfinite(lams)) or np.any(lams <= 0):
-        raise ValueError("lams must be a 1-D array of at least two positive finite numbers")
+        raise ValueError(f"lams must be a 1-D array of at least two positive finite numbers; "
+                         f"got {given!r}")
     penalty = prior_cls.penalty_name
     pen = np.array([solve_penalized(X, y, penalty, float(lm)).coef.numpy() for lm in lams])
     sub = lams[::2]
@@ -312,6 +379,8 @@ def plot_path(
     ax.plot([], [], color="0.3", label=f"{penalty} optimum (exact solver)")
     ax.plot([], [], "o", color="0.3", mfc="none", label="MAP (Pyro), every other $\\lambda$")
     ax.set_xscale("log")
+    if pen.shape[1] <= 10:  # name each line at its small-lambda end (colours repeat past 10)
+        _label_lines(ax, lams, pen, colors)
     ax.axhline(0, color="0.5", linewidth=0.6)
     ax.set_xlabel(r"$\lambda$ (canonical: $\frac{1}{2}\|r\|^2 + \lambda P(w)$)")
     ax.set_ylabel("coefficient $w_j$")

@@ -1,4 +1,4 @@
-"""Exact penalized solvers: ridge (closed form) and lasso (coordinate descent).
+"""Exact penalized solvers: ridge (closed form) and lasso (coordinate descent, homotopy).
 
 Plain torch; this module never imports Pyro, so it is an independent path to the optimum
 that the MAP engine reaches through Pyro's log joint. Both minimise the canonical
@@ -57,6 +57,11 @@ class PenalizedResult:
         Whether the duality gap reached its tolerance.
     wall_time
         Seconds spent in the solver.
+    method
+        ``"closed-form"`` (ridge), ``"cd"`` (lasso by coordinate descent) or
+        ``"cd+homotopy"`` (coordinate descent was slow, and the homotopy path finished it).
+    homotopy_steps
+        Segments of the lasso path followed by the homotopy (0 if it did not run).
     """
 
     coef: torch.Tensor
@@ -69,6 +74,8 @@ class PenalizedResult:
     iterations: int
     converged: bool
     wall_time: float
+    method: str = "cd"
+    homotopy_steps: int = 0
 
 
 def canonical_objective(X, y, coef, intercept, penalty: str, lam: float) -> float:
@@ -116,7 +123,8 @@ def ridge(X, y, lam: float) -> PenalizedResult:
     wall = time.perf_counter() - start
     obj = canonical_objective(X, y, w, c, "ridge", lam)
     return PenalizedResult(
-        w, c, "ridge", lam, obj, float(grad.abs().max()), float("inf"), 0, True, wall
+        w, c, "ridge", lam, obj, float(grad.abs().max()), float("inf"), 0, True, wall,
+        "closed-form",
     )
 
 
@@ -134,6 +142,7 @@ def lasso(
     *,
     tol: float = 1e-12,
     max_sweeps: int = 100_000,
+    homotopy_after: int = 100,
     strict: bool = False,
 ) -> PenalizedResult:
     """Lasso by cyclic coordinate descent with a duality-gap stop.
@@ -151,6 +160,12 @@ def lasso(
     system of the optimality conditions on the found support and signs is solved exactly,
     and kept if it preserves the signs and does not increase the gap.
 
+    Coordinate descent needs very many sweeps on ill-conditioned problems (small lam with
+    n < d, where the solution nearly interpolates). If it has not met the gap after
+    ``homotopy_after`` sweeps, the exact homotopy (LARS-lasso) path from lam_max down to
+    lam is followed instead (see :func:`_homotopy`); its end point is accepted under the
+    same duality-gap test, and coordinate descent resumes from the better point otherwise.
+
     Parameters
     ----------
     X, y : array-like of shapes (n, d) and (n,)
@@ -160,6 +175,9 @@ def lasso(
         Relative duality-gap tolerance.
     max_sweeps : int
         Maximum number of coordinate-descent sweeps.
+    homotopy_after : int
+        Sweeps of coordinate descent before the homotopy path is tried (the sweeps used
+        count towards ``max_sweeps``).
     strict : bool
         Raise :class:`~mapreg.errors.ConvergenceError` instead of warning when the gap
         tolerance is not reached.
@@ -168,16 +186,29 @@ def lasso(
     lam = check_nonnegative("lam", lam)
     tol = check_positive("tol", tol)
     max_sweeps = check_positive_int("max_sweeps", max_sweeps)
+    homotopy_after = check_positive_int("homotopy_after", homotopy_after)
     start = time.perf_counter()
     Xc, yc, xm, ym = _center(X, y)
     n, d = X.shape
     lam_max = float((Xc.T @ yc).abs().max())
     target = tol * max(0.5 * float(yc @ yc), 1e-300)
     w = torch.zeros(d, dtype=X.dtype)
-    sweeps = 0
+    sweeps, steps, method = 0, 0, "cd"
     gap = _gap(Xc, yc, w, lam)
     if lam < lam_max and gap > target:
-        w, sweeps, gap = _coordinate_descent(Xc, yc, lam, target, max_sweeps)
+        w, sweeps, gap = _coordinate_descent(
+            Xc, yc, lam, target, min(max_sweeps, homotopy_after), w
+        )
+        if gap > target and sweeps < max_sweeps:
+            path, steps = _homotopy(Xc, yc, lam, max_steps=20 * min(n, d) + 100)
+            method = "cd+homotopy"
+            if path is not None:
+                pgap = _gap(Xc, yc, path, lam)
+                if pgap < gap:
+                    w, gap = path, pgap
+            if gap > target:
+                w, more, gap = _coordinate_descent(Xc, yc, lam, target, max_sweeps - sweeps, w)
+                sweeps += more
         polished = _polish(Xc, yc, w, lam)
         if polished is not None:
             pgap = _gap(Xc, yc, polished, lam)
@@ -193,7 +224,9 @@ def lasso(
             strict,
         )
     obj = canonical_objective(X, y, w, c, "lasso", lam)
-    return PenalizedResult(w, c, "lasso", lam, obj, gap, lam_max, sweeps, converged, wall)
+    return PenalizedResult(
+        w, c, "lasso", lam, obj, gap, lam_max, sweeps, converged, wall, method, steps
+    )
 
 
 def _gap(Xc: torch.Tensor, yc: torch.Tensor, w: torch.Tensor, lam: float) -> float:
@@ -206,12 +239,14 @@ def _gap(Xc: torch.Tensor, yc: torch.Tensor, w: torch.Tensor, lam: float) -> flo
     return max(primal - dual, 0.0)
 
 
-def _coordinate_descent(Xc, yc, lam, target, max_sweeps):
+def _coordinate_descent(Xc, yc, lam, target, max_sweeps, w0):
+    """Cyclic coordinate descent from ``w0``: (w, sweeps, gap) once gap <= target or out of
+    sweeps."""
     n, d = Xc.shape
     norms = (Xc * Xc).sum(0)
     cols = [Xc[:, j] for j in range(d)]
-    w = [0.0] * d
-    r = yc.clone()
+    w = w0.tolist()
+    r = yc - Xc @ w0
     sweeps = 0
     gap = float("inf")
 
@@ -259,6 +294,83 @@ def _coordinate_descent(Xc, yc, lam, target, max_sweeps):
                     return polished, sweeps, pgap
         prev_signs = signs
     return torch.tensor(w, dtype=Xc.dtype), sweeps, gap
+
+
+def _homotopy(Xc, yc, lam, max_steps: int) -> tuple[torch.Tensor | None, int]:
+    """The exact lasso solution at ``lam`` by following its path from lam_max (LARS-lasso).
+
+    On centred data the solution w*(mu) of 1/2 ||yc - Xc w||^2 + mu ||w||_1 is piecewise
+    linear in mu. On a segment with active set A and signs s the optimality conditions
+    Xc_A'(yc - Xc_A w_A) = mu s give
+
+        w_A(mu) = G^-1 (Xc_A' yc - mu s),   G = Xc_A' Xc_A,
+
+    and every inactive correlation x_j'r(mu) is linear in mu as well. Starting at
+    mu = lam_max with A = argmax_j |x_j'yc|, each segment ends at the largest mu' < mu where
+    an inactive |x_j'r| reaches mu' (j joins, with the sign of its correlation), an active
+    coefficient reaches 0 (it leaves), or mu' = lam (done). Exact up to rounding after a
+    finite number of segments; the caller still checks the duality gap.
+
+    Returns (w, segments), with w = None when the path is not defined by these rules (a
+    singular G: duplicated or collinear columns, where the lasso solution is not unique)
+    or it takes more than ``max_steps`` segments.
+    """
+    w = torch.zeros(Xc.shape[1], dtype=Xc.dtype)
+    mu = float((Xc.T @ yc).abs().max())
+    active: list[int] = []
+    signs: list[float] = []
+    just_left, hit = -1, -1
+    for step in range(1, max_steps + 1):
+        corr = Xc.T @ (yc - Xc @ w)  # = mu s on the active set
+        # the coordinate whose correlation reached the boundary |corr_j| = mu joins now, and
+        # so does any other one found there (ties), except one that has just left through it
+        tiny = 1e-12 * mu
+        joining = corr.abs() >= mu - tiny
+        if hit >= 0:
+            joining[hit] = True
+        joining[active] = False
+        if just_left >= 0:
+            joining[just_left] = False
+        for j in joining.nonzero().flatten().tolist():
+            active.append(j)
+            signs.append(1.0 if float(corr[j]) > 0 else -1.0)
+        idx = torch.tensor(active)
+        XA, s = Xc[:, idx], torch.tensor(signs, dtype=Xc.dtype)
+        L, info = torch.linalg.cholesky_ex(XA.T @ XA)
+        if int(info) != 0:
+            return None, step
+        v = torch.cholesky_solve(s[:, None], L)[:, 0]  # d w_A / d(-mu)
+        slope = Xc.T @ (XA @ v)  # corr(mu - t) = corr - t * slope; slope = s on A
+        # joins: corr_j - t slope_j = +-(mu - t) for t in (0, mu - lam]
+        up = torch.where(1 - slope > 1e-12, (mu - corr) / (1 - slope), torch.inf)
+        down = torch.where(1 + slope > 1e-12, (mu + corr) / (1 + slope), torch.inf)
+        t_join = torch.minimum(up, down)
+        t_join[idx] = torch.inf
+        t_join[t_join <= tiny] = torch.inf  # at the boundary and moving inwards
+        wA = w[idx]
+        # leaves: w_k + t v_k = 0 for an active k with w_k != 0 moving towards 0
+        t_leave = torch.where((wA != 0) & (wA * v < 0), -wA / v, torch.inf)
+        t_end = mu - lam
+        tj = float(t_join.min())
+        tl = float(t_leave.min())
+        t = min(t_end, tj, tl)
+        mu -= t
+        if t == t_end:
+            mu = lam
+        new_wA = torch.cholesky_solve((XA.T @ yc - mu * s)[:, None], L)[:, 0]
+        just_left = -1
+        if t == tl and t < t_end:
+            k = int(t_leave.argmin())
+            new_wA[k] = 0.0
+            just_left = active.pop(k)
+            signs.pop(k)
+        w[idx] = new_wA
+        if torch.any(new_wA * s < -1e-9 * float(new_wA.abs().max())):
+            return None, step  # a sign flip that no event accounted for: degenerate path
+        if t == t_end:
+            return w, step
+        hit = int(t_join.argmin()) if t == tj else -1  # joins at the top of the next step
+    return None, max_steps
 
 
 def _polish(Xc, yc, w, lam):

@@ -131,3 +131,68 @@ def test_bad_input(call, match):
     p = make_problem(10, 3, seed=0)
     with pytest.raises(ValueError, match=match):
         call(p.X, p.y)
+
+
+def _scipy_constrained(X, y, norm, radius):
+    """Independent reference: SLSQP on the centred problem (L1 by the split w = u - v)."""
+    Xc, yc = X - X.mean(0), y - y.mean()
+    d = X.shape[1]
+
+    def f(w):
+        return 0.5 * np.sum((yc - Xc @ w) ** 2)
+
+    def g(w):
+        return -Xc.T @ (yc - Xc @ w)
+
+    opts = {"ftol": 1e-16, "maxiter": 5000}
+    if norm == "l2":
+        cons = [{"type": "ineq", "fun": lambda w: radius - w @ w, "jac": lambda w: -2 * w}]
+        return minimize(f, np.zeros(d), jac=g, method="SLSQP", constraints=cons,
+                        options=opts).x
+    cons = [{"type": "ineq", "fun": lambda z: radius - z.sum(),
+             "jac": lambda z: -np.ones(2 * d)}]
+    z = minimize(lambda z: f(z[:d] - z[d:]), np.zeros(2 * d),
+                 jac=lambda z: np.r_[g(z[:d] - z[d:]), -g(z[:d] - z[d:])], method="SLSQP",
+                 bounds=[(0, None)] * (2 * d), constraints=cons, options=opts).x
+    return z[:d] - z[d:]
+
+
+@pytest.mark.parametrize("norm", ["l2", "l1"])
+@pytest.mark.parametrize("n, d, seed", [(40, 5, 0), (10, 25, 2), (8, 3, 5)])
+def test_constrained_solution_agrees_with_scipy(norm, n, d, seed):
+    """The solvers against a general-purpose NLP solver, no penalized solver involved."""
+    p = make_problem(n, d, seed)
+    Xc, yc = p.X - p.X.mean(0), p.y - p.y.mean()
+    ref_ls = np.linalg.lstsq(Xc, yc, rcond=None)[0]
+    size = float(ref_ls @ ref_ls) if norm == "l2" else float(np.abs(ref_ls).sum())
+    for frac in (0.05, 0.5):
+        radius = frac * size
+        con = solve_constrained(p.X, p.y, norm, radius)
+        ref = _scipy_constrained(p.X, p.y, norm, radius)
+        w = con.coef.numpy()
+        norm_w = float(w @ w) if norm == "l2" else float(np.abs(w).sum())
+        assert con.converged and con.active and con.multiplier > 0
+        assert norm_w == pytest.approx(radius, rel=1e-9)
+        assert np.abs(w - ref).max() <= 1e-5 * max(1.0, np.abs(ref).max())
+        # SLSQP may end a hair outside the ball; it never does better than the solver there
+        loss = 0.5 * np.sum((yc - Xc @ w) ** 2)
+        assert loss <= 0.5 * np.sum((yc - Xc @ ref) ** 2) + 1e-8 * max(1.0, loss)
+
+
+def test_radius_at_the_least_squares_norm_is_inactive_for_both_norms():
+    p = make_problem(50, 4, seed=5)
+    ols = ridge(p.X, p.y, 0.0).coef
+    for norm, radius in (("l2", float(ols @ ols)), ("l1", float(ols.abs().sum()))):
+        res = solve_constrained(p.X, p.y, norm, radius)
+        assert res.multiplier == 0.0 and not res.active
+        assert torch.allclose(res.coef, ols, atol=1e-9)
+
+
+def test_n_less_than_d_l1_inactive_ball_interpolates_with_zero_multiplier():
+    """d > n: least squares is not unique; a large ball gives mu = 0 and an interpolant."""
+    p = make_problem(8, 20, seed=6)
+    res = constrained_l1(p.X, p.y, 1e3)
+    assert res.converged and res.multiplier == 0.0 and not res.active
+    r = p.y - p.X @ res.coef.numpy() - res.intercept
+    assert np.abs(r).max() < 1e-9 and float(res.coef.abs().sum()) < 1e3
+    assert lam_from_radius(p.X, p.y, 1e3, "l1") == 0.0

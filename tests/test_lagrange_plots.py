@@ -61,12 +61,62 @@ def test_l1_vs_l2_side_by_side():
     assert np.sum(l1_tangency == 0.0) == 1 and np.all(_by_gid(main_axes[0], "tangency")[0] != 0)
 
 
+def _thin_loss_contours(ax):
+    """The first contour set drawn by draw_lagrangian: the thin loss contours."""
+    from matplotlib.contour import ContourSet
+
+    return [c for c in ax.collections if isinstance(c, ContourSet)][0]
+
+
+@pytest.mark.parametrize("prior, kw", [("gaussian", {"sigma": 3.0}), ("gaussian", {"sigma": 0.1}),
+                                       ("laplace", {"b": 0.5}), ("laplace", {"b": 0.025})])
+def test_loss_contours_fill_the_window_whatever_lambda(prior, kw):
+    """A barely binding ball (sigma = 3: L(w*) - L_min ~ 1e-3) still shows the loss ellipses."""
+    fig = plot_lagrangian(prior, **kw)
+    ax = fig.axes[0]
+    cs = _thin_loss_contours(ax)
+    verts = [p.vertices for p in cs.get_paths() if len(p.vertices)]
+    assert len(verts) >= 6  # at least six non-empty levels
+    pts = np.vstack(verts)
+    width = np.subtract(*ax.get_xlim()[::-1])
+    assert np.ptp(pts[:, 0]) >= 0.5 * width
+
+
+def test_legend_stays_off_the_data_when_drawing_into_a_given_axes(tmp_path):
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(12, 6.5), layout="constrained")
+    axes = fig.subplots(1, 3)
+    plot_lagrangian("gaussian", sigma=0.5, ax=axes[0])
+    plot_lagrangian("laplace", b=0.05, ax=axes[1])
+    plot_posterior("laplace", b=0.05, ax=axes[2])
+    fig.savefig(tmp_path / "three.png")  # runs the layout engine
+    fig.draw_without_rendering()
+    for ax in axes:
+        leg, box = ax.get_legend().get_window_extent(), ax.get_window_extent()
+        assert leg.y1 <= box.y0  # entirely below the plotting area
+        assert leg.y0 >= 0 and leg.x0 >= 0 and leg.x1 <= fig.bbox.x1  # and not clipped
+
+
+def test_l1_vs_l2_panels_share_one_window():
+    fig = plot_l1_vs_l2()
+    left, right = [ax for ax in fig.axes if ax.get_lines()]
+    assert left.get_xlim() == right.get_xlim() and left.get_ylim() == right.get_ylim()
+    assert np.array_equal(_thin_loss_contours(left).levels, _thin_loss_contours(right).levels)
+    for ax in (left, right):
+        assert ax.get_aspect() == 1.0
+        text = " ".join(t.get_text() for t in ax.texts)
+        assert "sigma_\\varepsilon" in text and "lambda" in text and "KKT multiplier" in text
+
+
 def test_posterior_figure_uses_pyro_densities_and_marks_the_map():
     pic = lagrangian_picture("laplace", b=0.05)
     fig = plot_posterior("laplace", b=0.05)
     ax = fig.axes[0]
     assert np.allclose(_by_gid(ax, "map")[0], pic.map)
-    assert any("log posterior" in a.get_ylabel() for a in fig.axes)  # the colorbar
+    (cbar,) = [a for a in fig.axes if "log posterior" in a.get_ylabel()]  # the colorbar
+    assert cbar.get_ylim()[1] == 0.0  # relative to the maximum, at the MAP
+    assert "lambda" in ax.get_title() and "sigma_\\varepsilon" in ax.get_title()
     assert ax.get_xlabel() and ax.get_ylabel()
 
 
@@ -94,6 +144,7 @@ def test_path_figure_overlays_map_on_the_penalized_path(prior, kw):
         mx, my = np.asarray(mk.get_xdata()), np.asarray(mk.get_ydata())
         assert np.allclose(xs[::2], mx) and np.allclose(ys[::2], my, atol=1e-6)
     assert ax.get_xscale() == "log" and "lambda" in ax.get_xlabel()
+    assert {t.get_text() for t in ax.texts} == {f"$w_{{{j}}}$" for j in range(1, 11)}
     assert len(ax.child_axes) == 1  # the prior-scale axis on top
     res = mapreg.compare(prior, **kw)
     assert any(np.allclose(ln.get_xdata(), res.lam) for ln in ax.get_lines()
@@ -116,7 +167,14 @@ def test_compare_result_draws_its_path():
         (lambda: plot_lagrangian("laplace", b=-1.0), r"b must be a positive finite number"),
         (lambda: plot_posterior("gaussian", sigma=0.5, X=np.ones((5, 2))), r"give both X and y"),
         (lambda: plot_path("laplace", lams=[1.0]), r"lams must be a 1-D array of at least two"),
-        (lambda: plot_path("laplace", lams=[1.0, -2.0]), r"lams must be"),
+        (lambda: plot_path("laplace", lams=[1.0, -2.0]), r"lams must be.*; got \[1.0, -2.0\]"),
+        (lambda: plot_path("gaussian", n_lams=1), r"n_lams must be an integer >= 2; got 1"),
+        (lambda: plot_path("gaussian", n_lams=2.5), r"n_lams must be an integer >= 2; got 2.5"),
+        (lambda: plot_l1_vs_l2(X=make_problem(20, 3, 0).X, y=make_problem(20, 3, 0).y,
+                               noise=1.0), r"needs exactly two features"),
+        (lambda: plot_posterior("laplace", b=0.05, X=make_problem(20, 1, 0).X,
+                                y=make_problem(20, 1, 0).y, noise=1.0),
+         r"needs exactly two features .*got X with 1 columns"),
         (lambda: plot_path("ridge"), r"prior must be one of 'gaussian', 'laplace'"),
     ],
 )

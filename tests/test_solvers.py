@@ -102,3 +102,71 @@ def test_laplace_subgradient_distance():
     w = torch.tensor([1.0, -1.0, 0.0, 0.0])
     g = torch.tensor([-2.0, 2.5, 1.5, -3.0])
     assert prior.subgradient_distance(w, g).tolist() == [0.0, 0.5, 0.0, 1.0]
+
+
+def _lasso_kkt(X, y, w, lam):
+    """Largest violation of the centred lasso optimality conditions, relative to lam."""
+    Xc, yc = X - X.mean(0), y - y.mean()
+    g = Xc.T @ (yc - Xc @ w)
+    on = w != 0
+    v_on = np.abs(g[on] - lam * np.sign(w[on])).max(initial=0.0)
+    v_off = np.maximum(np.abs(g[~on]) - lam, 0.0).max(initial=0.0)
+    return max(v_on, v_off) / lam
+
+
+@pytest.mark.parametrize("frac", [1e-2, 1e-4, 1e-6])
+def test_lasso_homotopy_finishes_the_slow_small_lambda_problems(frac):
+    """d2l's n = 20 < d = 200 data at small lam: coordinate descent would need 10^4-10^5
+    sweeps; after ``homotopy_after`` sweeps the exact path takes over. The answer is checked
+    against the optimality conditions (numpy) and the Pyro MAP."""
+    from mapreg import Laplace, load_dataset
+
+    data = load_dataset("d2l")
+    X, y = data.X.numpy(), data.y.numpy()
+    lam = frac * lasso_lam_max(X, y)
+    res = lasso(X, y, lam)
+    assert res.converged and res.method == "cd+homotopy" and res.homotopy_steps > 0
+    assert res.iterations <= 100
+    w = res.coef.numpy()
+    assert _lasso_kkt(X, y, w, lam) <= 1e-8
+    assert 0 < int((w != 0).sum()) <= 19  # at most rank(Xc) = n - 1 non-zeros
+    m = map_estimate(X, y, Laplace(b=data.noise**2 / lam), data.noise)
+    assert np.abs(m.coef.numpy() - w).max() <= 1e-6 * max(1.0, np.abs(w).max())
+    assert np.array_equal(m.coef.numpy() == 0, w == 0)
+
+
+@pytest.mark.parametrize("n, d, seed", [(10, 30, 0), (25, 60, 1), (40, 12, 2), (6, 6, 3)])
+def test_lasso_homotopy_path_equals_coordinate_descent(n, d, seed):
+    """The homotopy's end point is the coordinate-descent optimum, at several lam along the
+    path (including lam where coefficients have left the active set again)."""
+    from mapreg.penalized import _center, _homotopy
+
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, d)) * 10.0 ** rng.uniform(-1, 1, size=d)
+    y = X @ (rng.standard_normal(d) * (rng.random(d) < 0.4)) + rng.standard_normal(n)
+    Xc, yc, _, _ = _center(torch.tensor(X), torch.tensor(y))
+    lam_max = lasso_lam_max(X, y)
+    for frac in (0.9, 0.3, 0.05, 1e-3):
+        lam = frac * lam_max
+        w, steps = _homotopy(Xc, yc, lam, max_steps=1000)
+        assert w is not None and steps >= 1
+        ref = lasso(X, y, lam, homotopy_after=100_000).coef.numpy()
+        assert ref is not None
+        assert np.abs(w.numpy() - ref).max() <= 1e-8 * max(1.0, np.abs(ref).max())
+        assert _lasso_kkt(X, y, w.numpy(), lam) <= 1e-8
+
+
+def test_lasso_homotopy_gives_up_on_duplicated_columns_and_cd_finishes():
+    """Duplicated columns make the active Gram matrix singular: the homotopy returns None
+    and coordinate descent alone reaches the gap."""
+    from mapreg.penalized import _center, _homotopy
+
+    rng = np.random.default_rng(5)
+    X = np.repeat(rng.standard_normal((12, 3)), 2, axis=1)
+    y = X[:, 0] - X[:, 2] + 0.1 * rng.standard_normal(12)
+    Xc, yc, _, _ = _center(torch.tensor(X), torch.tensor(y))
+    lam = 0.01 * lasso_lam_max(X, y)
+    w, _ = _homotopy(Xc, yc, lam, max_steps=100)
+    assert w is None
+    res = lasso(X, y, lam, homotopy_after=1)
+    assert res.converged and _lasso_kkt(X, y, res.coef.numpy(), lam) <= 1e-6
