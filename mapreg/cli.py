@@ -20,17 +20,25 @@ from collections.abc import Sequence
 from .errors import ConvergenceError
 
 
-def _prior_args(parser: argparse.ArgumentParser, mark: bool = False) -> None:
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors: ``mapreg: error: ...`` and exit code 2."""
+
+    def error(self, message: str):  # type: ignore[override]
+        self.exit(2, f"mapreg: error: {message} (see: {self.prog} --help)\n")
+
+
+def _prior_args(parser: argparse.ArgumentParser, mark: bool = False,
+                required: bool = True) -> None:
     """--prior, --sigma, --b, --noise: shared by the subcommands."""
     what = "mark this" if mark else ""
-    parser.add_argument("--prior", required=True, choices=["gaussian", "laplace"])
+    parser.add_argument("--prior", required=required, choices=["gaussian", "laplace"])
     parser.add_argument("--sigma", type=float, help=f"{what} Gaussian prior scale sigma".strip())
     parser.add_argument("--b", type=float, help=f"{what} Laplace prior scale b".strip())
     parser.add_argument("--noise", type=float, help="noise scale sigma_eps (default: the data's)")
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="mapreg",
         description="MAP under a Pyro prior equals the penalized optimum: see it on numbers.",
     )
@@ -57,9 +65,10 @@ def _parser() -> argparse.ArgumentParser:
         "computed radius, the tangency point = penalized optimum = MAP) on the built-in "
         "two-feature data. The file format follows the extension of --out.",
     )
-    _prior_args(lag)
+    _prior_args(lag, required=False)
     lag.add_argument("--view", default="lagrange", choices=["lagrange", "posterior", "l1-vs-l2"],
-                     help="l1-vs-l2 draws both priors (uses --sigma and --b, default 0.5 / 0.05)")
+                     help="l1-vs-l2 draws both priors (needs no --prior; uses --sigma and --b, "
+                     "default 0.5 / 0.05)")
     lag.add_argument("--out", required=True, metavar="FILE", help="png, svg or pdf")
 
     path = sub.add_parser(
@@ -132,6 +141,8 @@ def _run_lagrange(args: argparse.Namespace) -> int:
         fig = plot_l1_vs_l2(sigma=args.sigma if args.sigma is not None else 0.5,
                             b=args.b if args.b is not None else 0.05, noise=args.noise)
     else:
+        if args.prior is None:
+            raise ValueError(f"--prior (gaussian or laplace) is required for --view {args.view}")
         draw = plot_lagrangian if args.view == "lagrange" else plot_posterior
         fig = draw(args.prior, sigma=args.sigma, b=args.b, noise=args.noise)
     fig.savefig(args.out, dpi=150)

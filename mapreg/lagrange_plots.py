@@ -299,8 +299,9 @@ def plot_posterior(
 
 
 def _label_lines(ax, lams: np.ndarray, coefs: np.ndarray, colors) -> None:
-    """Write w_1..w_d left of the smallest lambda, nudged apart so that labels of nearly
-    equal coefficients do not overlap (a gap of 5.5% of the coefficient range)."""
+    """Write w_0..w_{d-1} (the indices of ``coef``, as in compare's table) left of the
+    smallest lambda, nudged apart so that labels of nearly equal coefficients do not overlap
+    (a gap of 5.5% of the coefficient range)."""
     first = int(np.argmin(lams))
     lam0, y0 = float(lams[first]), coefs[first]
     order = np.argsort(y0)
@@ -310,7 +311,7 @@ def _label_lines(ax, lams: np.ndarray, coefs: np.ndarray, colors) -> None:
         ys[i] = max(ys[i], ys[i - 1] + gap)
     ys -= (ys - y0[order]).mean()
     for j, yl in zip(order, ys, strict=True):
-        ax.text(lam0 / 1.15, yl, f"$w_{{{j + 1}}}$", color=colors[j], ha="right", va="center",
+        ax.text(lam0 / 1.15, yl, f"$w_{{{j}}}$", color=colors[j], ha="right", va="center",
                 fontsize=9)
     ax.set_xlim(lam0 / 3.5, float(lams.max()) * 1.3)
 
@@ -330,8 +331,9 @@ def plot_path(
 ) -> Figure:
     """Regularization path: coefficients vs lambda (log axis), penalized solver and MAP.
 
-    Lines: the exact penalized optimum on a fine lambda grid (named w_1..w_d at their left
-    end when d <= 10); markers: the MAP from Pyro at every other grid point. The top axis
+    Lines: the exact penalized optimum on a fine lambda grid (named w_0..w_{d-1} at their
+    left end when d <= 10, indexed as the coef tensors); markers: the MAP from Pyro at every
+    other grid point. The top axis
     shows the matching prior scale (sigma = sigma_eps / sqrt(lam) or b = sigma_eps^2 / lam).
     With ``sigma``/``b`` given, that lambda is marked. ``prior`` may be a name without a
     scale; ``n_lams`` >= 2 sets the default grid, ``lams`` replaces it.

@@ -56,11 +56,29 @@ def test_bad_input_is_one_line_and_exit_code_2(argv, message, capsys):
     assert err.count("\n") == 1
 
 
-def test_unknown_prior_is_rejected_by_argparse(capsys):
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["compare", "--prior", "cauchy", "--b", "1"], "invalid choice: 'cauchy'"),
+        (["compare", "--b", "1"], "the following arguments are required: --prior"),
+        (["compare", "--prior", "laplace", "--b", "half"], "invalid float value: 'half'"),
+        ([], "required: command"),
+    ],
+)
+def test_argparse_errors_are_one_line_too(argv, message, capsys):
     with pytest.raises(SystemExit) as exc:
-        main(["compare", "--prior", "cauchy", "--b", "1"])
+        main(argv)
     assert exc.value.code == 2
-    assert "invalid choice: 'cauchy'" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert err.startswith("mapreg: error: ") and message in err and "--help" in err
+    assert err.count("\n") == 1
+
+
+def test_lagrange_needs_a_prior_except_for_l1_vs_l2(tmp_path, capsys):
+    assert main(["lagrange", "--out", str(tmp_path / "a.png")]) == 2
+    assert "--prior (gaussian or laplace) is required" in capsys.readouterr().err
+    assert main(["lagrange", "--view", "l1-vs-l2", "--out", str(tmp_path / "b.png")]) == 0
+    assert (tmp_path / "b.png").stat().st_size > 1000
 
 
 def test_convert(capsys):

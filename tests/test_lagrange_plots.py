@@ -144,7 +144,7 @@ def test_path_figure_overlays_map_on_the_penalized_path(prior, kw):
         mx, my = np.asarray(mk.get_xdata()), np.asarray(mk.get_ydata())
         assert np.allclose(xs[::2], mx) and np.allclose(ys[::2], my, atol=1e-6)
     assert ax.get_xscale() == "log" and "lambda" in ax.get_xlabel()
-    assert {t.get_text() for t in ax.texts} == {f"$w_{{{j}}}$" for j in range(1, 11)}
+    assert {t.get_text() for t in ax.texts} == {f"$w_{{{j}}}$" for j in range(10)}
     assert len(ax.child_axes) == 1  # the prior-scale axis on top
     res = mapreg.compare(prior, **kw)
     assert any(np.allclose(ln.get_xdata(), res.lam) for ln in ax.get_lines()
