@@ -69,15 +69,16 @@ def _as_tensor(name: str, value: Any) -> torch.Tensor:
     if t.dtype == torch.bool or t.is_complex() or not (t.is_floating_point() or t.dtype in (
         torch.int8, torch.int16, torch.int32, torch.int64, torch.uint8)):
         raise ValueError(f"{name} must hold real numbers; got dtype {t.dtype}")
-    return t.detach().to(dtype=DTYPE)
+    return t.detach().to(device="cpu", dtype=DTYPE)  # computed on the CPU, in float64
 
 
 def check_data(X: Any, y: Any) -> tuple[torch.Tensor, torch.Tensor]:
     """Return ``(X, y)`` as float64 tensors after checking shapes and values.
 
     ``X`` must be 2-D ``(n_samples, n_features)``; ``y`` 1-D ``(n_samples,)`` (a column
-    ``(n_samples, 1)`` is flattened); both non-empty and finite. The inputs are copied, so
-    the caller's arrays are never aliased.
+    ``(n_samples, 1)`` is flattened); both non-empty and finite. The inputs are copied to
+    CPU float64 tensors (a tensor on a GPU is moved), so the caller's arrays are never
+    aliased.
     """
     Xt = _as_tensor("X", X)
     yt = _as_tensor("y", y)
