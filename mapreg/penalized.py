@@ -170,7 +170,9 @@ def lasso(
     ----------
     X, y : array-like of shapes (n, d) and (n,)
     lam : float
-        lambda >= 0. For lam >= :func:`lasso_lam_max` the solution is exactly w = 0.
+        lambda > 0. For lam >= :func:`lasso_lam_max` the solution is exactly w = 0. (At
+        lam = 0 the problem is least squares, where the duality gap above is no
+        certificate: use ``ridge(X, y, 0.0)``.)
     tol : float
         Relative duality-gap tolerance.
     max_sweeps : int
@@ -184,6 +186,11 @@ def lasso(
     """
     X, y = check_data(X, y)
     lam = check_nonnegative("lam", lam)
+    if lam == 0.0:
+        raise ValueError(
+            "lam must be a positive finite number for the lasso (lam = 0 is least squares: "
+            "use ridge(X, y, 0.0)); got 0.0"
+        )
     tol = check_positive("tol", tol)
     max_sweeps = check_positive_int("max_sweeps", max_sweeps)
     homotopy_after = check_positive_int("homotopy_after", homotopy_after)

@@ -60,7 +60,11 @@ def test_ridge_lam_zero_is_least_squares_and_n_less_than_d_uses_the_dual():
     [
         (lambda X, y: ridge(X, y, -1.0), r"lam must be a finite number >= 0; got -1\.0"),
         (lambda X, y: lasso(X, y, math.nan), r"lam must be a finite number >= 0; got nan"),
+        (lambda X, y: lasso(X, y, 0.0), r"lam must be a positive finite number for the lasso "
+         r"\(lam = 0 is least squares: use ridge\(X, y, 0\.0\)\); got 0\.0"),
         (lambda X, y: lasso(X, y, 1.0, tol=0), r"tol must be a positive finite number"),
+        (lambda X, y: lasso(X, y, 1.0, homotopy_after=0),
+         r"homotopy_after must be an integer >= 1; got 0"),
         (lambda X, y: lasso(X, y, 1.0, max_sweeps=0), r"max_sweeps must be an integer >= 1"),
         (lambda X, y: solve_penalized(X, y, "elastic", 1.0),
          r"penalty must be one of 'ridge', 'lasso'; got 'elastic'"),
