@@ -247,18 +247,22 @@ def _l1_objective(A, b, kappa, penalized, u) -> float:
     return 0.5 * float(u @ A @ u) - float(b @ u) + kappa * float(np.abs(u[penalized]).sum())
 
 
+def _sign_pattern(u, active, penalized) -> tuple[np.ndarray, np.ndarray]:
+    """Feature-sign bookkeeping after a move: penalized coordinates at exactly 0 leave the
+    active set (unpenalized ones never do); theta = sign(u) on the penalized ones."""
+    return (active & (u != 0)) | ~penalized, np.sign(u) * penalized
+
+
 def _feature_sign(A, b, u0, kappa, penalized, max_steps: int = 2000) -> np.ndarray | None:
     """Feature-sign search; None if it fails to make progress (the caller falls back)."""
     scale = max(float(np.abs(b).max()), kappa, 1e-300)
     tol = 1e-12 * scale
     u = u0.copy()
-    active = (u != 0) | ~penalized
-    theta = np.sign(u) * penalized
+    active, theta = _sign_pattern(u, u != 0, penalized)
     for _ in range(max_steps):
         grad = A @ u - b
         # optimality of the non-zero (and unpenalized) coordinates
-        on = active
-        viol_on = np.abs(grad[on] + kappa * theta[on]).max(initial=0.0)
+        viol_on = np.abs(grad[active] + kappa * theta[active]).max(initial=0.0)
         if viol_on <= tol:
             off = penalized & ~active
             g_off = np.where(off, np.abs(grad), 0.0)
@@ -284,9 +288,7 @@ def _feature_sign(A, b, u0, kappa, penalized, max_steps: int = 2000) -> np.ndarr
             if step is None:
                 return None
             u[idx] = step
-            zero = penalized & (u == 0)
-            active = ~zero & (active | ~penalized)
-            theta = np.sign(u) * penalized
+            active, theta = _sign_pattern(u, active, penalized)
             continue
         # discrete line search: the target and every point where a coefficient crosses 0
         cands = [target]
@@ -307,9 +309,7 @@ def _feature_sign(A, b, u0, kappa, penalized, max_steps: int = 2000) -> np.ndarr
         if best_val > current + 1e-12 * scale * (1 + abs(best_val)):
             return None  # no decrease: numerical trouble
         u = best
-        zero = penalized & (u == 0)
-        active = ~zero & (active | ~penalized)
-        theta = np.sign(u) * penalized
+        active, theta = _sign_pattern(u, active, penalized)
     return None
 
 
