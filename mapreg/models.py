@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 import pyro
 import pyro.distributions as dist
@@ -15,6 +17,25 @@ from .priors import Prior
 WEIGHT_SITE = "w"
 INTERCEPT_SITE = "c"
 OBS_SITE = "y"
+
+# Pyro keeps its handler stack (poutine) and its param store in process-global state, so two
+# threads tracing models at once corrupt each other's traces. Every Pyro evaluation in
+# mapreg runs inside pyro_session(), which serialises them and gives each its own
+# param-store scope.
+_PYRO_LOCK = threading.RLock()
+
+
+@contextmanager
+def pyro_session() -> Iterator[None]:
+    """Run Pyro traces safely: one thread at a time, in a private param-store scope.
+
+    Holds a process-wide re-entrant lock for the duration (mapreg's fits may be called from
+    several threads; they run their Pyro parts one after another) and leaves the user's
+    param store as it was. Pyro code of your own running in another thread at the same
+    time is not covered by the lock: Pyro itself is not thread-safe.
+    """
+    with _PYRO_LOCK, pyro.get_param_store().scope():
+        yield
 
 
 def linear_model(prior: Prior, likelihood: GaussianNoise) -> Callable[..., torch.Tensor]:
@@ -61,7 +82,7 @@ def site_log_probs(model, X: torch.Tensor, y: torch.Tensor, coef: torch.Tensor,
 
     B = coef.shape[0]
     data = {WEIGHT_SITE: coef, INTERCEPT_SITE: intercept}
-    with torch.no_grad():
+    with pyro_session(), torch.no_grad():
         tr = poutine.trace(poutine.condition(model, data=data)).get_trace(X, y)
         tr.compute_log_prob()
     out = {}
