@@ -10,26 +10,57 @@ smooth weight prior), and ``h = -log p(w)`` is the weight site's term when the p
 not smooth (Laplace). ``h`` enters only through the prior's proximal operator and its
 subdifferential; its value in reported objectives is Pyro's too.
 
-Method (proximal Newton with working sets)
-------------------------------------------
-For a Gaussian likelihood ``f`` is exactly quadratic, so Newton's model of it is exact:
+Parametrization (centred, invariant to offsets and units)
+---------------------------------------------------------
+The engine moves in u = (w, a) with intercept c = mean(y) + a - mean(X) . w. This is a
+linear change of variables of Pyro's model -- every value and gradient still comes from
+a trace of the model at (w, c), autograd carrying the chain rule -- chosen so that the
+intercept decouples from the weights (the Hessian in u is block-diagonal for a Gaussian
+likelihood), the start u = 0 (w = 0, c = mean(y)) is the exact optimum when the prior
+zeroes every weight, and uncentred columns ("a year around 2000", an offset of 1e5) or a
+large offset in y cost nothing in accuracy or iterations.
 
+Method (proximal Newton with exact second-order information and working sets)
+-----------------------------------------------------------------------------
 1. One trace, batched over parameter values (the model broadcasts over leading
-   dimensions of ``w`` and ``c``), returns f and its autograd gradient at many points at
-   once; the Hessian columns H e_j = grad f(e_j) - grad f(0) come from one such trace.
-2. Smooth prior (Gaussian): one Newton step with the full Hessian.
+   dimensions of ``w`` and ``c``), returns Pyro's -log p and the autograd gradient of f
+   at many points at once; the same trace gives Hessian columns H e_j by double
+   backward (the gradient of grad f . e_j), exact for any twice-differentiable f.
+2. Smooth prior (Gaussian): Newton steps with the full Hessian (or, for large problems,
+   conjugate gradients on exact Hessian-vector products).
    Non-smooth prior (Laplace): the quadratic model plus h is minimised over a working set
-   of coordinates (the current support and the worst KKT violators) exactly, by the
-   feature-sign active-set method (a finite sequence of linear solves on sign patterns,
-   exact zeros included); should it stall, coordinate descent with the prior's proximal
-   operator (soft-thresholding) and a polish on the found support take over.
-3. Pyro's gradient at the new point is compared with the quadratic model's prediction (a
-   mismatch means the log joint is not quadratic and raises), and the iteration stops when
-   the KKT residual (the distance from -grad f to the subdifferential of h; plain |grad|
-   for smooth coordinates) is at most ``tol`` times the gradient scale at zero.
+   of coordinates (the current support, the intercept and the worst KKT violators)
+   exactly, by the feature-sign active-set method on the Jacobi-scaled block (a finite
+   sequence of linear solves on sign patterns, exact zeros included, singular blocks
+   handled by moves along null directions); should it stall, coordinate descent with the
+   prior's proximal operator (soft-thresholding) and a polish on the found support take
+   over.
+3. The step is accepted if Pyro's -log p does not increase beyond its own rounding
+   (otherwise it is halved); if Pyro's gradient at the new point departs from the
+   quadratic model's prediction, the Hessian is recomputed there (a non-quadratic f).
 
-Each outer iteration costs one Pyro trace (plus one for new Hessian columns when the
-working set grows); the total is usually 2-5 traces.
+Stop test (cannot pass at a wrong point)
+----------------------------------------
+For each coordinate j of u, with rho_j the KKT residual (|grad_j F| for a smooth
+coordinate, the distance from -grad_j f to the subdifferential kappa * d|w_j| for a
+Laplace one), the test is::
+
+    rho_j  <=  tol * s_j  +  r_j
+
+* s_j, the scale of coordinate j's optimality condition: the sum of the absolute values
+  of its terms, sum_i |x_ij - mean(x_j)| |delta_i| (intercept: sum_i |delta_i|), with
+  delta_i = -d log p(y_i | mean_i) / d mean_i from Pyro, plus |d log p(w) / d w_j| for a
+  smooth prior or the penalty weight kappa for a Laplace one. It is relative to the
+  condition itself -- not to the gradient at w = 0, which can exceed a weak prior's whole
+  penalty weight (n < d) and would let a wrong point pass.
+* r_j, the rounding floor of Pyro's float64 gradient on the raw data: 32 eps times the
+  magnitudes that enter it, sum_i (|x_ij| + |mean(x_j)|) |d delta_i/d mean_i|
+  (|y_i| + sum_k |x_ik w_k| + |c|) (plus eps |d log p(w)/d w_j| for a smooth prior). It
+  only matters where the data's raw magnitudes dwarf the centred ones (uncentred columns,
+  offsets): there no evaluation of the model on the raw X can be more accurate.
+
+The result reports max_j rho_j / s_j (``kkt_residual``), the tolerance ``tol``
+(``kkt_tol``) and max_j r_j / s_j (``kkt_floor``); ``converged`` is the test above.
 """
 
 from __future__ import annotations
@@ -39,24 +70,30 @@ import time
 from dataclasses import dataclass
 
 import numpy as np
-import pyro
 import torch
 from pyro import poutine
 
+from ._l1qp import newton_step, solve_l1_qp
+from ._results import FrozenResult
 from ._validation import check_data, check_positive, check_positive_int
 from .errors import report_nonconvergence
 from .likelihoods import GaussianNoise
-from .models import INTERCEPT_SITE, WEIGHT_SITE, linear_model
+from .models import INTERCEPT_SITE, OBS_SITE, WEIGHT_SITE, linear_model, pyro_session
 from .priors import Prior
 
 # Upper bound on batch * n elements of one batched trace (memory: 8 bytes each, several copies).
 _MAX_BATCH_ELEMENTS = 2_000_000
 # Smooth priors: try conjugate gradients before building the Hessian when n * p^2 is this big.
 _CG_MIN_WORK = 1e9
+_EPS = torch.finfo(torch.float64).eps
+# Rounding floor of a gradient entry, in units of eps times the magnitudes that enter it.
+_FLOOR_FACTOR = 32.0
+# Step halvings before a non-decreasing step is given up.
+_MAX_HALVINGS = 30
 
 
-@dataclass(frozen=True)
-class MapResult:
+@dataclass(frozen=True, eq=False)
+class MapResult(FrozenResult):
     """The MAP estimate and how it was reached.
 
     Attributes
@@ -66,13 +103,16 @@ class MapResult:
     neg_log_joint
         -log p(y, w, c) at the estimate, from a Pyro trace (all sites, constants included).
     kkt_residual
-        max over coordinates of the distance from -grad f to the subdifferential of h, in
-        the units of Pyro's gradient (0 at an exact optimum).
+        max over coordinates of rho_j / s_j: the KKT residual (distance from -grad f to the
+        subdifferential of h; |grad F| for smooth coordinates) relative to the scale of that
+        coordinate's optimality condition (see the module docstring). 0 at an exact optimum.
     kkt_tol
-        The absolute tolerance the residual was tested against (``tol`` times the gradient
-        scale at w = 0, c = 0).
+        The relative tolerance ``tol`` the residual was tested against.
+    kkt_floor
+        max over coordinates of r_j / s_j: the rounding floor of Pyro's float64 gradient on
+        this data, relative to the same scales (added to the tolerance).
     converged
-        Whether ``kkt_residual <= kkt_tol``.
+        Whether rho_j <= tol * s_j + r_j for every coordinate.
     iterations
         Outer (proximal) Newton iterations.
     pyro_traces
@@ -98,318 +138,194 @@ class MapResult:
     working_set_size: int
     wall_time: float
     method: str
+    kkt_floor: float = 0.0
 
 
-class _PyroLogJoint:
-    """Evaluate f (the smooth part of -log p) and its gradient from Pyro traces."""
+@dataclass(frozen=True)
+class _Point:
+    """Pyro's log joint at one point u of the centred parametrization."""
 
-    def __init__(self, model, X: torch.Tensor, y: torch.Tensor, smooth_prior: bool):
+    u: torch.Tensor
+    full: float  # -log p(y, w, c), every site
+    grad: torch.Tensor  # gradient of the smooth part f with respect to u
+    scale: torch.Tensor  # s_j without the non-smooth prior's kappa
+    floor: torch.Tensor  # r_j
+    full_floor: float  # rounding of ``full`` (for the descent test)
+
+
+class _LogJoint:
+    """Pyro's -log p(y, w, c) in the centred parametrization u = (w, a),
+    c = mean(y) + a - mean(X) . w, with gradients and Hessian columns by autograd."""
+
+    def __init__(self, model, X: torch.Tensor, y: torch.Tensor, prior: Prior):
         self.model, self.X, self.y = model, X, y
-        self.d = X.shape[1]
-        self.smooth_prior = smooth_prior
+        self.n, self.d = X.shape
+        self.p = self.d + 1
+        self.smooth_prior = prior.smooth
+        self.x_mean = X.mean(0)
+        self.y_mean = y.mean()
+        self.abs_X = X.abs()
+        self.abs_Xc = (X - self.x_mean).abs()
+        self.abs_y = y.abs()
         self.traces = 0
 
-    def _trace(self, theta: torch.Tensor):
-        data = {WEIGHT_SITE: theta[:, : self.d], INTERCEPT_SITE: theta[:, self.d]}
-        tr = poutine.trace(poutine.condition(self.model, data=data)).get_trace(self.X, self.y)
+    def raw(self, U: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(w, c) of the rows of U (shape (B, p))."""
+        W = U[:, : self.d]
+        return W, self.y_mean + U[:, self.d] - W @ self.x_mean
+
+    def evaluate(self, U: torch.Tensor, E: torch.Tensor | None = None):
+        """One batched trace at the rows of ``U``.
+
+        Returns (full, grad, HE, point): Pyro's -log p per row, the gradient of f per row,
+        the Hessian-vector products H(U_k) E_k per row (``None`` without ``E``), and the
+        :class:`_Point` of row 0 with its scales and rounding floor.
+        """
+        need_h = E is not None and bool(E.any())
+        U = U.detach().clone().requires_grad_(True)
+        W, C = self.raw(U)
+        tr = poutine.trace(
+            poutine.condition(self.model, data={WEIGHT_SITE: W, INTERCEPT_SITE: C})
+        ).get_trace(self.X, self.y)
         tr.compute_log_prob()
         self.traces += 1
-        return tr
-
-    def _per_point(self, tr, batch: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """(f, h) per point: minus the summed log probs of the smooth / non-smooth sites."""
-        smooth = torch.zeros(batch, dtype=self.X.dtype)
-        rough = torch.zeros(batch, dtype=self.X.dtype)
+        B = U.shape[0]
+        smooth = U.new_zeros(B)
+        rough = U.new_zeros(B)
+        magnitude = 0.0  # sum of |log prob| terms at row 0: the rounding scale of -log p
         for name, site in tr.nodes.items():
             if site["type"] != "sample":
                 continue
             lp = site["log_prob"]
             if lp.numel() == 1:  # a constant density (the flat intercept prior) broadcasts
-                lp = lp.reshape(1).expand(batch)
-            lp = lp.reshape(batch, -1).sum(-1)
+                lp = lp.reshape(1).expand(B)
+            lp_rows = lp.reshape(B, -1)
+            magnitude += float(lp_rows[0].detach().abs().sum())
             if name == WEIGHT_SITE and not self.smooth_prior:
-                rough = rough - lp
+                rough = rough - lp_rows.sum(-1)
             else:
-                smooth = smooth - lp
-        return smooth, rough
+                smooth = smooth - lp_rows.sum(-1)
+        (G,) = torch.autograd.grad(smooth.sum(), U, create_graph=need_h, retain_graph=True)
+        obs = tr.nodes[OBS_SITE]
+        loc = obs["fn"].loc  # the mean the observations are drawn around, in the graph
+        (delta,) = torch.autograd.grad(-obs["log_prob"].sum(), loc, create_graph=True,
+                                       retain_graph=True)
+        (curv,) = torch.autograd.grad(delta[0].sum(), loc, retain_graph=True, allow_unused=True)
+        prior_grad = None
+        if self.smooth_prior:
+            lp_w = tr.nodes[WEIGHT_SITE]["log_prob"].reshape(B, -1)[0].sum()
+            (prior_grad,) = torch.autograd.grad(-lp_w, U, retain_graph=need_h)
+        HE = None
+        if need_h:
+            (HE,) = torch.autograd.grad((G * E).sum(), U)
+        point = self._point(U[0].detach(), float((smooth[0] + rough[0]).detach()), G[0].detach(),
+                            delta[0].detach(), None if curv is None else curv[0],
+                            None if prior_grad is None else prior_grad[0, : self.d], magnitude)
+        return (smooth + rough).detach(), G.detach(), None if HE is None else HE.detach(), point
 
-    def smooth(self, theta: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """At each row of ``theta`` (shape (B, d + 1)), from one batched trace: Pyro's full
-        -log p(y, w, c) (all sites) and the gradient of its smooth part f."""
-        theta = theta.detach().clone().requires_grad_(True)
-        f, h = self._per_point(self._trace(theta), theta.shape[0])
-        (grad,) = torch.autograd.grad(f.sum(), theta)
-        return (f + h).detach(), grad
+    def _point(self, u, full, grad, delta, curv, prior_grad, magnitude) -> _Point:
+        d = self.d
+        w = u[:d]
+        c = float(self.raw(u[None])[1][0])
+        abs_delta = delta.abs()
+        scale = torch.cat([self.abs_Xc.T @ abs_delta, abs_delta.sum().reshape(1)])
+        # magnitudes entering each residual y_i - x_i . w - c, times the curvature of the
+        # observation's -log p: the absolute rounding of delta_i
+        if curv is None:  # delta does not depend on the mean: no rounding is propagated
+            curv = torch.zeros_like(delta)
+        nu = curv.detach().abs() * (self.abs_y + self.abs_X @ w.abs() + abs(c))
+        floor = torch.cat([self.abs_X.T @ nu + self.x_mean.abs() * nu.sum(), nu.sum().reshape(1)])
+        if prior_grad is not None:
+            scale[:d] += prior_grad.abs()
+            floor[:d] += prior_grad.abs()
+        floor = (_FLOOR_FACTOR * _EPS) * floor
+        return _Point(u, full, grad, scale, floor, _FLOOR_FACTOR * _EPS * magnitude)
 
-    def full(self, theta: torch.Tensor) -> float:
-        """-log p(y, w, c) with every site, at one point (shape (d + 1,))."""
-        with torch.no_grad():
-            f, h = self._per_point(self._trace(theta[None]), 1)
-            return float(f[0] + h[0])
+    def at(self, u: torch.Tensor) -> _Point:
+        return self.evaluate(u[None])[3]
+
+    def hvp(self, u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        """H(u) v, exactly (double backward through one trace)."""
+        return self.evaluate(u[None], v[None])[2][0]
 
 
 class _Hessian:
-    """Columns of the (constant) Hessian of a quadratic f, by differences of Pyro gradients.
+    """Columns of the Hessian of f, computed by double backward in the traces that
+    evaluate the iterates (for a Gaussian likelihood f is quadratic and H is constant;
+    otherwise :meth:`invalidate` makes the next request recompute them at the new point)."""
 
-    For quadratic f, grad f(e_j) - grad f(0) = H e_j exactly (up to rounding).
-    """
-
-    def __init__(self, logjoint: _PyroLogJoint, p: int):
-        self.lj = logjoint
-        self.H = torch.zeros(p, p, dtype=logjoint.X.dtype)
+    def __init__(self, lj: _LogJoint):
+        self.lj = lj
+        p = lj.p
+        self.H = torch.zeros(p, p, dtype=lj.X.dtype)
         self.known = torch.zeros(p, dtype=torch.bool)
-        self.grad0: torch.Tensor | None = None
+        self.chunk = max(1, _MAX_BATCH_ELEMENTS // max(1, lj.n) - 1)
 
-    def start(self, cols: torch.Tensor) -> tuple[float, torch.Tensor]:
-        """Evaluate at 0 and, in the same trace, the first chunk of ``cols``: (F(0), grad f(0))."""
-        full, grad = self._columns(cols[: self._chunk()], with_origin=True)
-        self.ensure(cols)
-        return full, grad
+    def invalidate(self) -> None:
+        self.known[:] = False
 
-    def _chunk(self) -> int:
-        return max(1, _MAX_BATCH_ELEMENTS // max(1, self.lj.X.shape[0]))
-
-    def _columns(self, idx: torch.Tensor, with_origin: bool = False):
-        p = self.H.shape[0]
-        k = int(with_origin)
-        E = torch.zeros(idx.numel() + k, p, dtype=self.H.dtype)
-        E[torch.arange(k, idx.numel() + k), idx] = 1.0
-        full, g = self.lj.smooth(E)
-        if with_origin:
-            self.grad0 = g[0]
-        self.H[:, idx] = (g[k:] - self.grad0).T
-        self.known[idx] = True
-        return float(full[0]), g[0]
-
-    def at_point(self, point: torch.Tensor, cols: torch.Tensor) -> tuple[float, torch.Tensor]:
-        """(F, grad f) at ``point``; the same trace also computes new columns in ``cols``."""
-        need = cols[~self.known[cols]][: self._chunk()]
-        p = self.H.shape[0]
-        E = torch.zeros(need.numel() + 1, p, dtype=self.H.dtype)
-        E[0] = point
+    def evaluate(self, u: torch.Tensor, cols: torch.Tensor) -> _Point:
+        """Evaluate at ``u``; the same trace computes (up to a chunk of) the columns in
+        ``cols`` not known yet."""
+        need = cols[~self.known[cols]][: self.chunk]
+        p = self.lj.p
+        U = u.expand(need.numel() + 1, p)
+        E = torch.zeros(need.numel() + 1, p, dtype=u.dtype)
         E[torch.arange(1, need.numel() + 1), need] = 1.0
-        full, g = self.lj.smooth(E)
+        _, _, HE, point = self.lj.evaluate(U, E)
         if need.numel():
-            self.H[:, need] = (g[1:] - self.grad0).T
+            self.H[:, need] = HE[1:].T
             self.known[need] = True
-        return float(full[0]), g[0]
+        return point
 
-    def ensure(self, cols: torch.Tensor) -> None:
-        """Compute the columns in ``cols`` not known yet, in chunks of one trace each."""
+    def ensure(self, u: torch.Tensor, cols: torch.Tensor) -> None:
+        """Compute the columns in ``cols`` not known yet, at ``u``, in chunks of one trace."""
         need = cols[~self.known[cols]]
-        chunk = self._chunk()
-        for start in range(0, need.numel(), chunk):
-            self._columns(need[start : start + chunk])
+        p = self.lj.p
+        for start in range(0, need.numel(), self.chunk):
+            part = need[start : start + self.chunk]
+            E = torch.zeros(part.numel(), p, dtype=u.dtype)
+            E[torch.arange(part.numel()), part] = 1.0
+            HE = self.lj.evaluate(u.expand(part.numel(), p), E)[2]
+            self.H[:, part] = HE.T
+            self.known[part] = True
 
 
-def _grow_working_set(working, theta, grad, prior: Prior, d: int) -> torch.Tensor:
-    """Working set plus the support of theta plus the worst KKT violators outside it
-    (at least 10, at most as many as the current working set holds)."""
-    working = working | (theta != 0)
-    viol = _kkt(theta, grad, prior, d)
-    viol[working] = 0.0
-    k = min(int((viol > 0).sum()), max(10, int(working[:d].sum())))
+def _kkt(point: _Point, prior: Prior, d: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-coordinate KKT residual rho_j and the scale s_j of its optimality condition."""
+    if prior.smooth:
+        return point.grad.abs(), point.scale
+    rho = torch.cat([prior.subgradient_distance(point.u[:d], point.grad[:d]),
+                     point.grad[d:].abs()])
+    scale = point.scale.clone()
+    scale[:d] += prior.kappa
+    return rho, scale
+
+
+def _violations(point: _Point, prior: Prior, d: int, tol: float) -> torch.Tensor:
+    """rho_j - (tol s_j + r_j): positive where coordinate j fails the stop test."""
+    rho, scale = _kkt(point, prior, d)
+    return rho - (tol * scale + point.floor)
+
+
+def _relative(num: torch.Tensor, scale: torch.Tensor) -> float:
+    ratio = torch.where(scale > 0, num / scale.clamp_min(1e-300), torch.where(num > 0, math.inf, 0))
+    return float(ratio.max())
+
+
+def _grow_working_set(working, u, viol, d: int) -> torch.Tensor:
+    """Working set plus the support of u plus the worst violators outside it (at least
+    10, at most as many as the current working set holds)."""
+    working = working.clone()
+    working[:d] |= u[:d] != 0
+    out = torch.where(working, -math.inf, viol)
+    k = min(int((out > 0).sum()), max(10, int(working[:d].sum())))
     if k:
-        working = working.clone()
-        working[torch.topk(viol, k).indices] = True
+        working[torch.topk(out, k).indices] = True
     return working
 
 
-def _kkt(theta: torch.Tensor, grad: torch.Tensor, prior: Prior, d: int) -> torch.Tensor:
-    """Per-coordinate optimality residual of F = f + h at theta, given grad f."""
-    if prior.smooth:
-        return grad.abs()
-    return torch.cat([prior.subgradient_distance(theta[:d], grad[:d]), grad[d:].abs()])
-
-
-def _quadratic_subproblem(
-    A: np.ndarray, b: np.ndarray, u0: np.ndarray, prior: Prior, penalized: np.ndarray,
-) -> np.ndarray:
-    """argmin_u 1/2 u'Au - b'u + kappa * P(u[penalized]) for the prior's separable P.
-
-    Smooth prior: one linear solve. Laplace prior: the feature-sign active-set method
-    (Lee, Battle, Raina and Ng 2007), exact in finitely many linear solves whatever the
-    conditioning of A; if it stalls (a singular active block), coordinate descent with the
-    prior's proximal operator and a polish on the found support take over.
-    """
-    if prior.smooth:  # no non-smooth term: a single linear solve
-        return _solve_spd(A, b)
-    # warm start from the previous point; if its support is too large for the data (a
-    # singular block), start cold from zero, where the active set grows one at a time
-    for start in (u0, np.where(penalized, 0.0, u0)):
-        u = _feature_sign(A, b, start, prior.kappa, penalized)
-        if u is not None:
-            return u
-    return _coordinate_descent(A, b, u0, prior, penalized)
-
-
-def _l1_objective(A, b, kappa, penalized, u) -> float:
-    return 0.5 * float(u @ A @ u) - float(b @ u) + kappa * float(np.abs(u[penalized]).sum())
-
-
-def _sign_pattern(u, active, penalized) -> tuple[np.ndarray, np.ndarray]:
-    """Feature-sign bookkeeping after a move: penalized coordinates at exactly 0 leave the
-    active set (unpenalized ones never do); theta = sign(u) on the penalized ones."""
-    return (active & (u != 0)) | ~penalized, np.sign(u) * penalized
-
-
-def _feature_sign(A, b, u0, kappa, penalized, max_steps: int = 2000) -> np.ndarray | None:
-    """Feature-sign search; None if it fails to make progress (the caller falls back)."""
-    scale = max(float(np.abs(b).max()), kappa, 1e-300)
-    tol = 1e-12 * scale
-    u = u0.copy()
-    active, theta = _sign_pattern(u, u != 0, penalized)
-    for _ in range(max_steps):
-        grad = A @ u - b
-        # optimality of the non-zero (and unpenalized) coordinates
-        viol_on = np.abs(grad[active] + kappa * theta[active]).max(initial=0.0)
-        if viol_on <= tol:
-            off = penalized & ~active
-            g_off = np.where(off, np.abs(grad), 0.0)
-            j = int(np.argmax(g_off)) if off.any() else -1
-            if j < 0 or g_off[j] <= kappa * (1 + 1e-12):
-                return u  # optimal
-            active[j] = True
-            theta[j] = -np.sign(grad[j])
-        # feature-sign step: minimise the quadratic with fixed signs on the active set
-        idx = np.flatnonzero(active)
-        A_AA = A[np.ix_(idx, idx)]
-        rhs = b[idx] - kappa * theta[idx]
-        target = _solve_spd(A_AA, rhs)
-        cur = u[idx]
-        pen_idx = penalized[idx]
-        if target is None or np.abs(A_AA @ target - rhs).max() > 1e-9 * max(
-            float(np.abs(rhs).max()), kappa
-        ):
-            # Singular block with no stationary point for these signs (more active
-            # coordinates than the data can pin down): along a null vector v of A_AA the
-            # objective is linear, so move downhill until a coefficient reaches 0, drop it.
-            step = _null_step(A_AA, grad[idx] + kappa * theta[idx], cur, theta[idx], pen_idx)
-            if step is None:
-                return None
-            u[idx] = step
-            active, theta = _sign_pattern(u, active, penalized)
-            continue
-        # discrete line search: the target and every point where a coefficient crosses 0
-        cands = [target]
-        cross = pen_idx & (cur != 0) & (np.sign(target) != np.sign(cur))
-        for k in np.flatnonzero(cross):
-            t = cur[k] / (cur[k] - target[k])
-            pt = cur + t * (target - cur)
-            pt[k] = 0.0
-            cands.append(pt)
-        best, best_val = None, np.inf
-        for pt in cands:
-            trial = u.copy()
-            trial[idx] = pt
-            val = _l1_objective(A, b, kappa, penalized, trial)
-            if val < best_val:
-                best, best_val = trial, val
-        current = _l1_objective(A, b, kappa, penalized, u)
-        if best_val > current + 1e-12 * scale * (1 + abs(best_val)):
-            return None  # no decrease: numerical trouble
-        u = best
-        active, theta = _sign_pattern(u, active, penalized)
-    return None
-
-
-def _null_step(A_AA, slope_vec, cur, theta, pen) -> np.ndarray | None:
-    """Move along a null vector of A_AA (downhill for the fixed-sign objective, whose
-    gradient there is ``slope_vec``) to the first point where a penalized coefficient
-    reaches 0 -- or where a just-activated one (cur = 0) would leave its sign -- and return
-    the new coefficients with that coordinate set to exactly 0; None if not singular."""
-    _, sv, Vt = np.linalg.svd(A_AA)
-    if sv[-1] > 1e-10 * sv[0]:
-        return None
-    v = Vt[-1]
-    slope = float(slope_vec @ v)
-    direction = -v if slope > 0 else v
-    best_t, best_k = np.inf, -1
-    for k in np.flatnonzero(pen):
-        if cur[k] != 0 and cur[k] * direction[k] < 0:
-            t = -cur[k] / direction[k]
-        elif cur[k] == 0 and theta[k] * direction[k] < 0:
-            t = 0.0  # the new coordinate would get the wrong sign: it leaves instead
-        else:
-            continue
-        if t < best_t:
-            best_t, best_k = t, k
-    if best_k < 0:
-        return None
-    new = cur + best_t * direction
-    new[best_k] = 0.0
-    return new
-
-
-def _coordinate_descent(A, b, u0, prior, penalized, max_sweeps: int = 20_000) -> np.ndarray:
-    """Coordinate descent with the prior's prox, then a polish on the settled support."""
-    kappa = prior.kappa
-    m = b.shape[0]
-    u = u0.copy()
-    Au = A @ u
-    diag = np.diag(A).copy()
-    prev_pattern = None
-    scale = max(float(np.max(np.abs(b))), kappa, 1e-300)
-    wait, next_try = 1, 0  # after a failed polish, wait twice as many sweeps before the next
-    for sweep in range(max_sweeps):
-        max_step = 0.0
-        for j in range(m):
-            if diag[j] <= 0.0:
-                continue
-            old = u[j]
-            z = old - (Au[j] - b[j]) / diag[j]
-            new = prior.prox(z, kappa / diag[j]) if penalized[j] else z
-            if new != old:
-                Au += A[:, j] * (new - old)
-                u[j] = new
-                max_step = max(max_step, abs(new - old) * diag[j])
-        pattern = np.sign(u) * penalized
-        settled = prev_pattern is not None and np.array_equal(pattern, prev_pattern)
-        if settled and sweep >= next_try:
-            polished = _polish(A, b, kappa, pattern, penalized)
-            if polished is not None:
-                return polished
-            next_try, wait = sweep + wait, 2 * wait
-        prev_pattern = pattern
-        if max_step <= 1e-15 * scale:
-            return u
-    return u
-
-
-def _polish(A, b, kappa, pattern, penalized):
-    """Solve A_SS u_S = b_S - kappa * sign_S on S = support (penalized) + unpenalized."""
-    S = (pattern != 0) | ~penalized
-    u = np.zeros_like(b)
-    if S.any():
-        A_SS, rhs = A[np.ix_(S, S)], b[S] - kappa * pattern[S]
-        sol = _solve_spd(A_SS, rhs)
-        # a singular A_SS (more support than data) can make the system inconsistent
-        if sol is None or np.abs(A_SS @ sol - rhs).max() > 1e-9 * max(np.abs(rhs).max(), kappa):
-            return None
-        u[S] = sol
-    if np.any(np.sign(u[penalized & S]) != pattern[penalized & S]):
-        return None
-    off = ~S
-    if off.any():
-        g = b[off] - A[off] @ u
-        if np.any(np.abs(g) > kappa * (1 + 1e-9)):
-            return None
-    return u
-
-
-def _solve_spd(A: np.ndarray, b: np.ndarray) -> np.ndarray | None:
-    """Solve A x = b for symmetric positive (semi)definite A; None if it is singular.
-
-    Done in torch, not numpy: alternating numpy's OpenBLAS threads with torch's thread
-    pool on a small machine costs more than the solve itself.
-    """
-    At = torch.from_numpy(0.5 * (A + A.T))
-    bt = torch.from_numpy(np.ascontiguousarray(b))[:, None]
-    L, info = torch.linalg.cholesky_ex(At)
-    if int(info) == 0:
-        return torch.cholesky_solve(bt, L)[:, 0].numpy()
-    x = torch.linalg.lstsq(At, bt, driver="gelsd").solution[:, 0]
-    return x.numpy() if bool(torch.isfinite(x).all()) else None
+# ----------------------------------------------------------------------- the front door
 
 
 def map_estimate(
@@ -430,7 +346,8 @@ def map_estimate(
 
     and the estimate maximises Pyro's log p(y, w, c), i.e. minimises
     (1/noise^2) [1/2 ||y - Xw - c||^2 + lam P(w)] + const with lam = noise^2 * prior.kappa
-    -- but that formula is nowhere used here: values and gradients come from Pyro traces.
+    -- but that formula is nowhere used here: values and gradients come from Pyro traces
+    (see the module docstring for the method and the stop test).
 
     Parameters
     ----------
@@ -441,8 +358,9 @@ def map_estimate(
     noise : float
         Observation noise scale sigma_eps > 0.
     tol : float
-        Stop when the KKT residual is at most ``tol`` times the largest absolute gradient of
-        f at w = 0, c = 0.
+        Relative KKT tolerance: coordinate j passes when its KKT residual is at most
+        ``tol`` times the sum of the absolute values of the terms of its optimality
+        condition, plus the rounding floor of Pyro's float64 gradient on this data.
     max_iter : int
         Maximum outer iterations.
     strict : bool
@@ -452,129 +370,200 @@ def map_estimate(
     Returns
     -------
     MapResult
-        Frozen; see its attributes. The user's Pyro param store is left untouched.
+        Frozen; see its attributes. The user's Pyro param store is left untouched, and
+        concurrent calls from several threads are safe (their Pyro traces are serialised).
     """
     X, y = check_data(X, y)
-    if not isinstance(prior, Prior):
-        raise ValueError(f"prior must be a mapreg Prior (e.g. Laplace(b=0.5)); got {prior!r}")
-    if not prior.smooth and not callable(getattr(prior, "prox", None)):
-        raise ValueError(f"the MAP engine needs a proximal operator for the non-smooth {prior}")
+    _check_prior(prior)
     tol = check_positive("tol", tol)
     max_iter = check_positive_int("max_iter", max_iter)
     lik = GaussianNoise(noise)
     start = time.perf_counter()
-    with pyro.get_param_store().scope():
-        result = _run(linear_model(prior, lik), X, y, prior, tol, max_iter)
+    with pyro_session():
+        lj = _LogJoint(linear_model(prior, lik), X, y, prior)
+        point, it, ws, method = _run(lj, prior, tol, max_iter)
     wall = time.perf_counter() - start
-    coef, intercept, nlj, kkt, kkt_tol, it, traces, ws, method = result
-    converged = kkt <= kkt_tol
-    if not converged:
+    opt = _optimality(point, prior, lj.d, tol)
+    if not math.isfinite(point.full):
+        raise RuntimeError(f"Pyro's log joint is not finite at the estimate: {point.full}")
+    if not opt.passes:
         report_nonconvergence(
-            f"MAP engine did not converge in {it} iterations: KKT residual {kkt:.3e} > "
-            f"tolerance {kkt_tol:.3e}",
+            f"MAP engine did not converge in {it} iterations: KKT residual "
+            f"{opt.kkt_residual:.3e} > tolerance {tol:.3e} (relative to each optimality "
+            f"condition's scale; rounding floor {opt.kkt_floor:.1e})",
             strict,
         )
-    return MapResult(coef, intercept, nlj, kkt, kkt_tol, converged, it, traces, ws, wall, method)
+    w, c = lj.raw(point.u[None])
+    return MapResult(w[0].clone(), float(c[0]), point.full, opt.kkt_residual, tol, opt.passes,
+                     it, lj.traces, ws, wall, method, opt.kkt_floor)
 
 
-def _run(model, X, y, prior, tol, max_iter):
+@dataclass(frozen=True)
+class Optimality:
+    """How close a point is to the MAP, by the engine's stop test (module docstring).
+
+    Attributes
+    ----------
+    kkt_residual
+        max_j rho_j / s_j: the KKT residual relative to each optimality condition's scale.
+    kkt_floor
+        max_j r_j / s_j: the rounding floor of Pyro's float64 gradient at this point.
+    kkt_tol
+        The relative tolerance tested against.
+    passes
+        rho_j <= kkt_tol * s_j + r_j for every coordinate j (weights and intercept).
+    """
+
+    kkt_residual: float
+    kkt_floor: float
+    kkt_tol: float
+    passes: bool
+
+
+def _optimality(point: _Point, prior: Prior, d: int, tol: float) -> Optimality:
+    rho, scale = _kkt(point, prior, d)
+    passes = bool((rho <= tol * scale + point.floor).all())
+    return Optimality(_relative(rho, scale), _relative(point.floor, scale), tol, passes)
+
+
+def map_optimality(X, y, prior: Prior, noise: float, coef, intercept: float, *,
+                   tol: float = 1e-10) -> Optimality:
+    """The MAP engine's stop test at any point (w, c), from one Pyro trace.
+
+    Tells whether (w, c) maximises Pyro's log p(y, w, c) for this prior and noise, by the
+    same test :func:`map_estimate` stops on (see the module docstring): for every
+    coordinate, the KKT residual is at most ``tol`` times the scale of its optimality
+    condition plus the rounding floor of Pyro's gradient. Use it to check a penalized
+    solver's or a training run's answer against the posterior.
+    """
+    X, y = check_data(X, y)
+    _check_prior(prior)
+    tol = check_positive("tol", tol)
     n, d = X.shape
-    p = d + 1
-    lj = _PyroLogJoint(model, X, y, prior.smooth)
-    hess = _Hessian(lj, p)
-    theta = torch.zeros(p, dtype=X.dtype)
+    w = _check_coef(coef, d, X.dtype)
+    with pyro_session():
+        lj = _LogJoint(linear_model(prior, GaussianNoise(noise)), X, y, prior)
+        a = float(intercept) - lj.y_mean + lj.x_mean @ w
+        point = lj.at(torch.cat([w, a.reshape(1)]))
+    return _optimality(point, prior, d, tol)
+
+
+def _check_prior(prior) -> None:
+    if not isinstance(prior, Prior):
+        raise ValueError(f"prior must be a mapreg Prior (e.g. Laplace(b=0.5)); got {prior!r}")
+    if not prior.smooth and not callable(getattr(prior, "prox", None)):
+        raise ValueError(f"the MAP engine needs a proximal operator for the non-smooth {prior}")
+
+
+def _check_coef(coef, d: int, dtype) -> torch.Tensor:
+    w = torch.as_tensor(coef, dtype=dtype).reshape(-1)
+    if w.shape[0] != d:
+        raise ValueError(f"coef must have one entry per feature ({d}); got {w.shape[0]}")
+    return w
+
+
+def _run(lj: _LogJoint, prior: Prior, tol: float, max_iter: int):
+    n, d, p = lj.n, lj.d, lj.p
+    hess = _Hessian(lj)
+    u = torch.zeros(p, dtype=lj.X.dtype)
     use_cg = prior.smooth and n * p * p >= _CG_MIN_WORK
-    # The first trace evaluates at 0 and at the first Hessian columns: all of them for a
-    # smooth prior solved directly, the intercept's otherwise.
-    first = torch.arange(p) if prior.smooth and not use_cg else torch.tensor([d])
-    nlj, g = hess.start(first)
-    gscale = max(float(g.abs().max()), 1e-300)  # gradient scale at w = 0, c = 0
-    kkt_tol = tol * gscale
-    penalized_all = torch.ones(p, dtype=torch.bool)
-    penalized_all[d] = False
     working = torch.zeros(p, dtype=torch.bool)
     working[d] = True  # the intercept is always optimised
     if prior.smooth:
         working[:] = True
+    penalized = torch.ones(p, dtype=torch.bool)
+    penalized[d] = False
+    # the first trace evaluates at 0 and at the first Hessian columns: all of them for a
+    # smooth prior solved directly, the intercept's otherwise
+    first = torch.arange(p) if prior.smooth and not use_cg else torch.tensor([d])
+    point = hess.evaluate(u, first)
     it = 0
-    kkt = float(_kkt(theta, g, prior, d).max())
     method = "newton" if prior.smooth else "prox-newton"
-    if use_cg and kkt > kkt_tol:
+    viol = _violations(point, prior, d, tol)
+    if use_cg and bool((viol > 0).any()):
         # Building the full Hessian costs about p / 12 single traces; try CG first.
-        theta, g, nlj, cg_it = _conjugate_gradient(lj, theta, g, kkt_tol, max(10, p // 12))
+        point, cg_it = _conjugate_gradient(lj, point, tol, max(10, p // 12))
         it += cg_it
         method = "newton-cg"
-        kkt = float(_kkt(theta, g, prior, d).max())
-    while kkt > kkt_tol and it < max_iter:
+        viol = _violations(point, prior, d, tol)
+    while bool((viol > 0).any()) and it < max_iter:
         it += 1
         if not prior.smooth:
-            working = _grow_working_set(working, theta, g, prior, d)
+            working = _grow_working_set(working, point.u, viol, d)
         W = working.nonzero().squeeze(1)
-        hess.ensure(W)
-        A = hess.H[W][:, W]
-        b = A @ theta[W] - g[W]
-        u = _quadratic_subproblem(
-            A.numpy(), b.numpy(), theta[W].numpy(), prior, penalized_all[W].numpy()
-        )
-        new = torch.zeros(p, dtype=X.dtype)
-        new[W] = torch.from_numpy(u)
-        predicted = g + hess.H[:, W] @ (new[W] - theta[W])
+        hess.ensure(point.u, W)
+        A = hess.H[W][:, W].numpy()
+        g = point.grad
+        new = u.clone()
+        if prior.smooth:
+            s = newton_step(A, g[W].numpy())
+            if s is not None:
+                new[W] += torch.from_numpy(s)
+        else:
+            pen = penalized[W].numpy()
+            kappa = np.where(pen, prior.kappa, 0.0)
+            new[W] = torch.from_numpy(solve_l1_qp(A, g[W].numpy(), u[W].numpy(), kappa, pen))
+        step = new - u
+        if not bool(step.any()):
+            break  # the subproblem cannot improve on this point: stop and report it
+        predicted = g + hess.H[:, W] @ step[W]
         # The quadratic model predicts the next gradient, hence the next working set: fetch
         # its new Hessian columns in the same trace that evaluates the new point.
         prefetch = torch.zeros(0, dtype=torch.long)
         if not prior.smooth:
-            nxt = _grow_working_set(working, new, predicted, prior, d)
+            guess = _Point(new, point.full, predicted, point.scale, point.floor, 0.0)
+            nxt = _grow_working_set(working, new, _violations(guess, prior, d, tol), d)
             prefetch = (nxt & ~hess.known).nonzero().squeeze(1)
-        full, g_new = hess.at_point(new, prefetch)
-        mismatch = float((g_new - predicted).abs().max())
-        # rounding in Pyro's gradient is relative to the largest gradient it has computed
-        if mismatch > 1e-6 * max(gscale, float(g.abs().max()), float(g_new.abs().max()), 1.0):
-            raise RuntimeError(
-                "the smooth part of this model's log joint is not quadratic (Pyro's gradient "
-                f"differs from the quadratic model by {mismatch:.3e}); the MAP engine supports "
-                "Gaussian likelihoods with a linear mean"
-            )
-        theta, g, nlj = new, g_new, full
-        kkt = float(_kkt(theta, g, prior, d).max())
-    if not math.isfinite(nlj):
-        raise RuntimeError(f"Pyro's log joint is not finite at the estimate: {nlj}")
+        trial = hess.evaluate(new, prefetch)
+        halvings = 0
+        while trial.full > point.full + point.full_floor + trial.full_floor:
+            # not a descent step: the quadratic model is wrong (f is not quadratic, or the
+            # Hessian is stale); recompute it at the new point and shorten the step
+            hess.invalidate()
+            halvings += 1
+            if halvings > _MAX_HALVINGS:
+                trial = None
+                break
+            trial = lj.at(u + step * 0.5**halvings)
+        if trial is None:
+            break
+        mismatch = (trial.grad - predicted).abs()
+        if halvings == 0 and bool((mismatch > 1e-6 * (trial.scale + point.scale)
+                                   + trial.floor + point.floor).any()):
+            hess.invalidate()  # f is not quadratic: second-order information is local
+        u, point = trial.u, trial
+        viol = _violations(point, prior, d, tol)
     ws = int(working[:d].sum())
-    return theta[:d].clone(), float(theta[d]), nlj, kkt, kkt_tol, it, lj.traces, ws, method
+    return point, it, ws, method
 
 
-def _conjugate_gradient(lj: _PyroLogJoint, theta, g, kkt_tol: float, max_cg: int):
-    """Newton step by conjugate gradients: solve H x = -g with Pyro Hessian-vector products.
-
-    For quadratic f, H v = (grad f(theta + t v) - grad f(theta)) / t exactly; t scales the
-    probe to the size of theta so that rounding stays relative. At most ``max_cg``
-    products; the gradient at the returned point is Pyro's, not the recursion's.
-    """
-    x = torch.zeros_like(theta)
+def _conjugate_gradient(lj: _LogJoint, point: _Point, tol: float, max_cg: int):
+    """Newton step by conjugate gradients: solve H x = -g with exact Pyro Hessian-vector
+    products (double backward), at most ``max_cg`` of them; the gradient at the returned
+    point is Pyro's, not the recursion's."""
+    u, g = point.u, point.grad
+    x = torch.zeros_like(u)
     r = -g.clone()
-    p = r.clone()
+    direction = r.clone()
     rs = float(r @ r)
-    size = max(float(theta.abs().max()), 1.0)
+    target = 0.1 * (tol * point.scale + point.floor)
     k = 0
     while k < max_cg:
         k += 1
-        t = size / max(float(p.abs().max()), 1e-300)
-        _, gp = lj.smooth((theta + t * p)[None])
-        Hp = (gp[0] - g) / t
-        curvature = float(p @ Hp)
+        Hp = lj.hvp(u, direction)
+        curvature = float(direction @ Hp)
         if not curvature > 0:
             break
         alpha = rs / curvature
-        x += alpha * p
+        x += alpha * direction
         r -= alpha * Hp
-        size = max(float((theta + x).abs().max()), 1.0)
-        if float(r.abs().max()) <= 0.1 * kkt_tol:
+        if bool((r.abs() <= target).all()):
             break
         rs_new = float(r @ r)
-        p = r + (rs_new / rs) * p
+        direction = r + (rs_new / rs) * direction
         rs = rs_new
-    new = theta + x
-    full, g_new = lj.smooth(new[None])
-    return new, g_new[0], float(full[0]), k
+    new = lj.at(u + x)
+    return (new if new.full <= point.full + point.full_floor + new.full_floor else point), k
 
 
 def neg_log_joint(X, y, prior: Prior, noise: float, coef, intercept: float) -> float:
@@ -583,13 +572,11 @@ def neg_log_joint(X, y, prior: Prior, noise: float, coef, intercept: float) -> f
     Used to evaluate any point (e.g. the penalized optimum) under Pyro's objective.
     """
     X, y = check_data(X, y)
+    _check_prior(prior)
+    w = _check_coef(coef, X.shape[1], X.dtype)
     model = linear_model(prior, GaussianNoise(noise))
-    lj = _PyroLogJoint(model, X, y, prior.smooth)
-    theta = torch.cat([torch.as_tensor(coef, dtype=X.dtype).reshape(-1),
-                       torch.tensor([float(intercept)], dtype=X.dtype)])
-    if theta.shape[0] != X.shape[1] + 1:
-        raise ValueError(
-            f"coef must have one entry per feature ({X.shape[1]}); got {theta.shape[0] - 1}"
-        )
-    with pyro.get_param_store().scope():
-        return lj.full(theta)
+    with pyro_session(), torch.no_grad():
+        tr = poutine.trace(poutine.condition(
+            model, data={WEIGHT_SITE: w, INTERCEPT_SITE: torch.tensor(float(intercept))}
+        )).get_trace(X, y)
+        return float(-tr.log_prob_sum())
