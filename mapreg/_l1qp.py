@@ -40,19 +40,26 @@ def newton_step(A: np.ndarray, g: np.ndarray) -> np.ndarray | None:
 
 
 def solve_l1_qp(A: np.ndarray, g: np.ndarray, u0: np.ndarray, kappa: np.ndarray,
-                penalized: np.ndarray) -> np.ndarray:
+                penalized: np.ndarray, accuracy: np.ndarray | None = None) -> np.ndarray:
     """argmin_u 1/2 (u - u0)'A(u - u0) + g'(u - u0) + sum_j kappa_j |u_j| (see the module
-    docstring); ``kappa`` is 0 where ``penalized`` is False."""
+    docstring); ``kappa`` is 0 where ``penalized`` is False.
+
+    ``accuracy`` (e_j, default m eps) bounds the error of A's entries, |dA_jk| <=
+    (e_j + e_k) sqrt(A_jj A_kk): eigenvalues of a block below what that error can produce
+    are treated as zero, so that a block singular up to A's own rounding is recognised as
+    singular (its "solution" would be a step of noise)."""
+    if accuracy is None:
+        accuracy = np.full(g.shape[0], g.shape[0] * _EPS)
     diag = np.diag(A).copy()
     D = np.where(diag > 0, 1.0 / np.sqrt(np.where(diag > 0, diag, 1.0)), 1.0)
     As, gs, ks, v0 = A * D[:, None] * D[None, :], g * D, kappa * D, u0 / D
     # warm start from the current point; if its support is too large for the data (a
     # singular block), start cold from zero, where the active set grows one at a time
     for start in (v0, np.where(penalized, 0.0, v0)):
-        v = _feature_sign(As, gs, v0, start, ks, penalized)
+        v = _feature_sign(As, gs, v0, start, ks, penalized, accuracy)
         if v is not None:
             return v * D
-    return _coordinate_descent(As, gs, v0, ks, penalized) * D
+    return _coordinate_descent(As, gs, v0, ks, penalized, accuracy) * D
 
 
 def _grad(A, g, u0, u):
@@ -76,7 +83,7 @@ def _sign_pattern(u, active, penalized) -> tuple[np.ndarray, np.ndarray]:
     return (active & (u != 0)) | ~penalized, np.sign(u) * penalized
 
 
-def _feature_sign(A, g, u0, start, kappa, penalized) -> np.ndarray | None:
+def _feature_sign(A, g, u0, start, kappa, penalized, accuracy) -> np.ndarray | None:
     """Feature-sign search from ``start``; None if it fails to make progress.
 
     A coordinate off the active set joins when |grad_j| exceeds kappa_j by more than the
@@ -104,7 +111,8 @@ def _feature_sign(A, g, u0, start, kappa, penalized) -> np.ndarray | None:
             slope = grad[idx] + kappa[idx] * theta[idx]
         cur = u[idx]
         pen = penalized[idx]
-        step, null = _solve_block(A[np.ix_(idx, idx)], slope, float(np.linalg.norm(tol[idx])))
+        step, null = _solve_block(A[np.ix_(idx, idx)], slope, float(np.linalg.norm(tol[idx])),
+                                  accuracy[idx])
         if null is not None:
             # Singular block with no stationary point for these signs (more active
             # coordinates than the data can pin down): q is linear along the null vector,
@@ -131,35 +139,40 @@ def _feature_sign(A, g, u0, start, kappa, penalized) -> np.ndarray | None:
             val = _objective(A, g, u0, kappa, trial)
             if val < best_val:
                 best, best_val = trial, val
+        if best is None:
+            return None  # non-finite objective values: numerical trouble
         current = _objective(A, g, u0, kappa, u)
         s = np.abs(u - u0)
         slack = 4 * m * _EPS * (float(s @ absA @ s) + float(np.abs(g) @ s)
                                 + float(kappa @ np.abs(u)))
         if best_val > current + slack:
             return None  # no decrease: numerical trouble
-        solved = best is candidates[0] or np.array_equal(best[idx], target)
+        solved = np.array_equal(best[idx], target)
         u = best
         active, theta = _sign_pattern(u, active, penalized)
     return None
 
 
-def _solve_block(A, slope, slope_tol):
+def _solve_block(A, slope, slope_tol, accuracy):
     """The step s with A s = -slope (A symmetric PSD with a unit-scaled diagonal).
 
     Returns (s, None) for a non-singular A, or for a singular A along whose null space the
     objective is flat (s then lies in A's range); (None, v) with v a null vector along which
     the objective has slope (beyond the rounding ``slope_tol``): no stationary point
-    exists for these signs, only a descent ray.
+    exists for these signs, only a descent ray. Eigenvalues below the error of A's entries
+    (``accuracy``: |dA_jk| <= e_j + e_k, so ||dA|| <= 2 sqrt(m) ||e||) count as zero.
     """
     m = slope.shape[0]
     top = float(np.abs(A).sum(1).max(initial=0.0))
+    null_level = max(64 * m * _EPS * top, 2 * math.sqrt(m) * float(np.linalg.norm(accuracy)))
     L, info = torch.linalg.cholesky_ex(torch.from_numpy(np.ascontiguousarray(A)))
-    if int(info) == 0 and float(torch.diagonal(L).min()) ** 2 > 64 * m * _EPS * top:
+    if int(info) == 0 and float(torch.diagonal(L).min()) ** 2 > null_level:
         s = torch.cholesky_solve(torch.from_numpy(-slope)[:, None], L)[:, 0].numpy()
         if np.isfinite(s).all():
             return s, None
-    lam, V = np.linalg.eigh(0.5 * (A + A.T))
-    keep = lam > 64 * m * _EPS * max(float(lam[-1]), top)
+    lam_t, V_t = torch.linalg.eigh(torch.from_numpy(0.5 * (A + A.T)))
+    lam, V = lam_t.numpy(), V_t.numpy()
+    keep = lam > max(null_level, 64 * m * _EPS * float(lam[-1]))
     if not keep.all():
         along = V[:, ~keep].T @ slope
         k = int(np.argmax(np.abs(along)))
@@ -192,7 +205,8 @@ def _null_step(v, slope, cur, theta, pen) -> np.ndarray | None:
     return new
 
 
-def _coordinate_descent(A, g, u0, kappa, penalized, max_sweeps: int = 20_000) -> np.ndarray:
+def _coordinate_descent(A, g, u0, kappa, penalized, accuracy,
+                        max_sweeps: int = 20_000) -> np.ndarray:
     """Coordinate descent with soft-thresholding, then a solve on the settled support."""
     m = g.shape[0]
     u = np.where(penalized, 0.0, u0)
@@ -216,7 +230,7 @@ def _coordinate_descent(A, g, u0, kappa, penalized, max_sweeps: int = 20_000) ->
         pattern = np.sign(u) * penalized
         settled = prev_pattern is not None and np.array_equal(pattern, prev_pattern)
         if settled and sweep >= next_try:
-            polished = _polish(A, g, u0, kappa, pattern, penalized)
+            polished = _polish(A, g, u0, kappa, pattern, penalized, accuracy)
             if polished is not None:
                 return polished
             next_try, wait = sweep + wait, 2 * wait
@@ -226,7 +240,7 @@ def _coordinate_descent(A, g, u0, kappa, penalized, max_sweeps: int = 20_000) ->
     return u
 
 
-def _polish(A, g, u0, kappa, pattern, penalized):
+def _polish(A, g, u0, kappa, pattern, penalized, accuracy):
     """The stationary point of q on S = support (penalized) + unpenalized with the signs of
     ``pattern``; None if it changes a sign, violates an off-support condition, or the
     block has no stationary point."""
@@ -238,7 +252,8 @@ def _polish(A, g, u0, kappa, pattern, penalized):
         grad = _grad(A, g, u0, u)
         slope = grad[S] + kappa[S] * pattern[S]
         tol = _rounding(absA, g, u0, u)
-        step, null = _solve_block(A[np.ix_(S, S)], slope, float(np.linalg.norm(tol[S])))
+        step, null = _solve_block(A[np.ix_(S, S)], slope, float(np.linalg.norm(tol[S])),
+                                  accuracy[S])
         if null is not None:
             return None
         u[S] += step

@@ -151,6 +151,7 @@ class _Point:
     scale: torch.Tensor  # s_j without the non-smooth prior's kappa
     floor: torch.Tensor  # r_j
     full_floor: float  # rounding of ``full`` (for the descent test)
+    hess_mag: torch.Tensor  # sum_i |d delta_i/d mean_i| x_ij^2 (intercept: x_ij = 1)
 
 
 class _LogJoint:
@@ -239,7 +240,9 @@ class _LogJoint:
             scale[:d] += prior_grad.abs()
             floor[:d] += prior_grad.abs()
         floor = (_FLOOR_FACTOR * _EPS) * floor
-        return _Point(u, full, grad, scale, floor, _FLOOR_FACTOR * _EPS * magnitude)
+        k2 = curv.detach().abs()
+        hess_mag = torch.cat([self.X.square().T @ k2, k2.sum().reshape(1)])
+        return _Point(u, full, grad, scale, floor, _FLOOR_FACTOR * _EPS * magnitude, hess_mag)
 
     def at(self, u: torch.Tensor) -> _Point:
         return self.evaluate(u[None])[3]
@@ -483,6 +486,7 @@ def _run(lj: _LogJoint, prior: Prior, tol: float, max_iter: int):
     if use_cg and bool((viol > 0).any()):
         # Building the full Hessian costs about p / 12 single traces; try CG first.
         point, cg_it = _conjugate_gradient(lj, point, tol, max(10, p // 12))
+        u = point.u
         it += cg_it
         method = "newton-cg"
         viol = _violations(point, prior, d, tol)
@@ -502,7 +506,8 @@ def _run(lj: _LogJoint, prior: Prior, tol: float, max_iter: int):
         else:
             pen = penalized[W].numpy()
             kappa = np.where(pen, prior.kappa, 0.0)
-            new[W] = torch.from_numpy(solve_l1_qp(A, g[W].numpy(), u[W].numpy(), kappa, pen))
+            new[W] = torch.from_numpy(solve_l1_qp(A, g[W].numpy(), u[W].numpy(), kappa, pen,
+                                                  _hessian_accuracy(point, A, W)))
         step = new - u
         if not bool(step.any()):
             break  # the subproblem cannot improve on this point: stop and report it
@@ -511,7 +516,8 @@ def _run(lj: _LogJoint, prior: Prior, tol: float, max_iter: int):
         # its new Hessian columns in the same trace that evaluates the new point.
         prefetch = torch.zeros(0, dtype=torch.long)
         if not prior.smooth:
-            guess = _Point(new, point.full, predicted, point.scale, point.floor, 0.0)
+            guess = _Point(new, point.full, predicted, point.scale, point.floor, 0.0,
+                           point.hess_mag)
             nxt = _grow_working_set(working, new, _violations(guess, prior, d, tol), d)
             prefetch = (nxt & ~hess.known).nonzero().squeeze(1)
         trial = hess.evaluate(new, prefetch)
@@ -535,6 +541,17 @@ def _run(lj: _LogJoint, prior: Prior, tol: float, max_iter: int):
         viol = _violations(point, prior, d, tol)
     ws = int(working[:d].sum())
     return point, it, ws, method
+
+
+def _hessian_accuracy(point: _Point, A, W) -> np.ndarray:
+    """e_j with |error of A_jk| <= (e_j + e_k) sqrt(A_jj A_kk): Pyro's Hessian entries on the
+    raw data carry rounding relative to sum_i |x_ij| |x_ik - mean x_k| (double backward
+    subtracts the column means after summing), i.e. 32 eps times the ratio of the raw to
+    the centred column norm -- large for a column far from its mean (an offset of 1e5)."""
+    diag = np.diag(A)
+    raw = point.hess_mag[W].numpy()
+    ratio = np.sqrt(np.where(diag > 0, raw / np.where(diag > 0, diag, 1.0), 1.0))
+    return _FLOOR_FACTOR * float(_EPS) * np.maximum(ratio, 1.0)
 
 
 def _conjugate_gradient(lj: _LogJoint, point: _Point, tol: float, max_cg: int):

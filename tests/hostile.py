@@ -138,6 +138,45 @@ def map_kkt_check(p: HostileProblem, coef, intercept, tol: float = 1e-10) -> tup
         rho = np.concatenate([rho_w, [abs(g[d])]])
         scale[:d] += kappa
     allowed = tol * scale + 2 * floor
-    ratio = np.where(allowed > 0, rho / np.where(allowed > 0, allowed, 1), np.where(rho > 0, np.inf, 0))
+    safe = np.where(allowed > 0, allowed, 1)
+    ratio = np.where(allowed > 0, rho / safe, np.where(rho > 0, np.inf, 0))
     worst = float(ratio.max())
     return worst <= 1.0, worst
+
+
+def check_compare(p: HostileProblem) -> list[str]:
+    """Run ``mapreg.compare`` on a hostile problem and list every broken promise.
+
+    Promised: no exception and no warning; both solvers report convergence; the MAP is a
+    KKT point by the independent extended-precision check (:func:`map_kkt_check`), and so
+    is the penalized optimum (its own test is a duality gap or a closed form; the same KKT
+    conditions hold for it because they are the canonical objective's, divided by
+    sigma_eps^2); the verdict is never a bare DISAGREE. Returns the failures (empty: all
+    kept).
+    """
+    import warnings
+
+    from mapreg import compare
+
+    kw = {"sigma": p.scale} if p.prior == "gaussian" else {"b": p.scale}
+    failures: list[str] = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        try:
+            res = compare(p.prior, X=p.X, y=p.y, noise=p.noise, **kw)
+        except Exception as exc:  # noqa: BLE001 -- reported as a failure
+            return [f"{type(exc).__name__}: {exc}"]
+    if not res.map.converged:
+        failures.append(f"MAP not converged (KKT {res.map.kkt_residual:.1e})")
+    ok, worst = map_kkt_check(p, res.map_coef.numpy(), res.map_intercept)
+    if not ok:
+        failures.append(f"MAP fails the independent KKT check (ratio {worst:.2e})")
+    if not res.penalized.converged:
+        failures.append(f"penalized solver not converged (gap {res.penalized.duality_gap:.1e})")
+    ok, worst = map_kkt_check(p, res.penalized_coef.numpy(), res.penalized_intercept)
+    if not ok:
+        failures.append(f"penalized optimum fails the independent KKT check (ratio {worst:.2e})")
+    verdict = res.verdict()
+    if verdict.startswith("DISAGREE"):
+        failures.append(verdict)
+    return failures

@@ -152,6 +152,19 @@ def test_hostile_problems_converge_to_independently_checked_kkt_points():
         assert res.converged and ok, f"{p.label}: independent KKT ratio {worst:.2e}"
 
 
+@pytest.mark.parametrize("max_cg_work", [1.0, 1e9])
+def test_conjugate_gradient_path_for_large_smooth_problems(monkeypatch, max_cg_work):
+    """Large smooth problems try CG on exact Hessian-vector products before building the
+    Hessian; forced here on small data (both when CG suffices and when Newton finishes)."""
+    import mapreg.map as engine
+
+    monkeypatch.setattr(engine, "_CG_MIN_WORK", max_cg_work)
+    X, y, noise = _base(n=40, d=25)
+    X[:, 0] += 2000.0
+    res = _check(X, y + 1e6, noise, Gaussian(0.3))
+    assert res.method == ("newton-cg" if max_cg_work == 1.0 else "newton")
+
+
 # ------------------------------------------------------------------------- state
 
 
@@ -179,7 +192,7 @@ def test_concurrent_calls_from_threads_give_the_serial_answers():
     for t in threads:
         t.join()
     assert not errors
-    for got, want in zip(results, serial):
+    for got, want in zip(results, serial, strict=True):
         assert torch.equal(got.coef, want.coef) and got.intercept == want.intercept
     assert list(pyro.get_param_store().keys()) == ["user_param"]
     pyro.clear_param_store()
