@@ -66,9 +66,9 @@ def centred_svd(Xc: torch.Tensor):
     Returns ``(U, s, Vh)`` restricted to the kept singular values (``s`` may be empty when
     Xc = 0). Columns of Xc that are exactly 0 (constant columns, see :func:`centre`) are left
     out of the factorisation, so their entries of V are exactly 0 (a zero column's would
-    otherwise come out ~1e-16, and so would its weight). Directions below the cut-off are rounding: a perturbation of Xc of that size
-    (the SVD's own backward error is a modest multiple of eps s_max) can create or remove
-    them.
+    otherwise come out ~1e-16, and so would its weight). Directions below the cut-off are
+    rounding: a perturbation of Xc of that size (the SVD's own backward error is a modest
+    multiple of eps s_max) can create or remove them.
     """
     n, d = Xc.shape
     varies = (Xc != 0).any(0)  # all-zero (constant) columns get exactly 0 rows in V

@@ -300,7 +300,7 @@ def constrained_l1(
 
 
 def _grad_rounding(Xc, yc, w) -> float:
-    """A bound on the rounding of g = -Xc'(yc - Xc w): (n + d) eps ||Xc||_F (||yc|| + ||Xc||_F ||w||)."""
+    """Rounding bound of g = -Xc'(yc - Xc w): (n + d) eps ||Xc||_F (||yc|| + ||Xc||_F ||w||)."""
     fro = float(torch.linalg.matrix_norm(Xc))
     return sum(Xc.shape) * EPS * fro * (float(yc.norm()) + fro * float(w.norm()))
 

@@ -221,8 +221,9 @@ def test_radius_at_the_least_squares_norm_is_inactive_for_both_norms():
                 res = solve_constrained(p.X, p.y, norm, radius)
                 assert res.multiplier == 0.0 and not res.active, (name, norm, ulps)
                 assert torch.allclose(res.coef, ols, atol=1e-9)
-                w_size = float(res.coef @ res.coef) if norm == "l2" else float(res.coef.abs().sum())
-                assert w_size <= radius * (1 + 4e-16 * p.X.shape[1])  # feasible (to its own rounding)
+                c = res.coef
+                w_size = float(c @ c) if norm == "l2" else float(c.abs().sum())
+                assert w_size <= radius * (1 + 4e-16 * p.X.shape[1])  # feasible, to rounding
 
 
 @pytest.mark.parametrize("norm", ["l2", "l1"])
