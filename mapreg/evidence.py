@@ -14,7 +14,7 @@ maximum likelihood): it picks the prior scale -- hence lambda = noise^2 / sigma^
 training data alone, without a validation split.
 
 Where the supremum is not attained (see :func:`maximize_evidence`) the result says so: a
-limit sigma -> 0 (no signal) or noise -> 0 (n - 1 <= rank: every y is interpolated), with
+limit sigma -> 0 (no signal) or noise -> 0 (n - 1 = rank: every y is interpolated), with
 ``converged=False`` and a warning; y fitted exactly with residual dimensions left
 (noise -> 0 makes the evidence unbounded) raises ``ValueError``.
 
@@ -23,7 +23,9 @@ treats the n centred values as n independent observations (n degrees of freedom 
 noise, where the flat intercept leaves n - 1), and by default adds Gamma(1e-6, 1e-6)
 hyperpriors on both precisions. Without the hyperpriors its fixed point is exactly the
 maximiser of this evidence for the data with one more row (mean(X), mean(y)) -- which leaves
-Xc, yc unchanged and adds one dimension (tested in ``tests/test_evidence.py``).
+Xc, yc unchanged and adds one dimension (tested in ``tests/test_evidence.py``). For n <= d
+that dimension is a noise dimension with zero residual: without hyperpriors sklearn's
+evidence is then unbounded as noise -> 0, and with them its noise is set by the hyperprior.
 """
 
 from __future__ import annotations

@@ -21,7 +21,7 @@ the directions the iterates can move in) sets everything: the stable step sizes
 (lr L < 2 (1 + momentum)), the rate, and the number of epochs. d2l's data (n = 20, d = 200,
 lam = 1) have L / mu = 3185 -- the coupling of the uncentred bias with the weights, not the
 decay alone -- so plain gradient descent needs ~ (L/mu) ln(1/tol) = 7e4 epochs, and with
-heavy-ball momentum tuned to [mu, L] ~ sqrt(L/mu) ln(1/tol) = 800 (0.2 s).
+heavy-ball momentum tuned to [mu, L] ~ sqrt(L/mu) ln(1/tol) = 800 (0.2-0.3 s on 2 cores).
 """
 
 from __future__ import annotations
@@ -165,8 +165,8 @@ def train_penalized(
         l2:  (1/n) sum_i 1/2 (y_i - x_i.w - c)^2 + (lam/n) * 1/2 ||w||^2  (via weight_decay)
         l1:  (1/n) sum_i 1/2 (y_i - x_i.w - c)^2 + (lam/n) * ||w||_1      (in the loss)
 
-    whose minimiser is the canonical ridge / lasso optimum at ``lam``. With (mu, L) the
-    curvature range of the smooth part (:func:`curvature_range`) and kappa = L / mu:
+    whose minimiser is the canonical ridge / lasso optimum at ``lam``. Below, (mu, L) is the
+    curvature range of the smooth part (:func:`curvature_range`) and kappa = L / mu.
 
     Parameters
     ----------
