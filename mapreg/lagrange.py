@@ -15,11 +15,13 @@ the loss drawn over the (w1, w2) plane is L(w) = 1/2 ||yc - Xc w||^2 (centred da
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
+from typing import Any
 
 import numpy as np
 import torch
 
+from ._results import FrozenResult, _same
 from ._validation import check_positive_int
 from .constrained import solve_constrained
 from .datasets import resolve_data
@@ -30,13 +32,15 @@ from .priors import Prior, make_prior
 _NORM = {"gaussian": "l2", "laplace": "l1"}
 
 
-@dataclass(frozen=True)
-class LagrangePicture:
-    """Everything the 2-D figures show, computed.
+@dataclass(frozen=True, eq=False)
+class LagrangePicture(FrozenResult):
+    """Everything the 2-D figures show, computed (frozen).
 
     ``radius`` is theta (bound on ||w||_2^2) for the Gaussian prior and t (bound on ||w||_1)
     for the Laplace prior; ``multiplier`` is the constrained solver's KKT multiplier.
     Points are numpy arrays of shape (2,); ``path`` has shape (k, 2) along ``path_lams``.
+    Like every result: reading an array or tensor field returns a copy (the picture keeps
+    its own, read-only ones), and ``==`` compares field by field, arrays by value.
     """
 
     prior: Prior
@@ -54,6 +58,32 @@ class LagrangePicture:
     path: np.ndarray
     X: torch.Tensor = field(repr=False)
     y: torch.Tensor = field(repr=False)
+
+    # numpy arrays get the treatment FrozenResult gives tensors (it knows only tensors)
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            value = object.__getattribute__(self, f.name)
+            if isinstance(value, np.ndarray):
+                value = value.copy()
+                value.setflags(write=False)
+                object.__setattr__(self, f.name, value)
+
+    def __getattribute__(self, name: str) -> Any:
+        value = FrozenResult.__getattribute__(self, name)
+        return value.copy() if isinstance(value, np.ndarray) else value
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not type(self):
+            return NotImplemented
+        for f in fields(self):
+            a, b = object.__getattribute__(self, f.name), object.__getattribute__(other, f.name)
+            if isinstance(a, np.ndarray) and isinstance(b, np.ndarray):
+                a, b = torch.from_numpy(a.copy()), torch.from_numpy(b.copy())
+            if not _same(a, b):
+                return False
+        return True
+
+    __hash__ = None  # type: ignore[assignment]
 
     def loss(self, W: np.ndarray) -> np.ndarray:
         """L(w) = 1/2 ||yc - Xc w||^2 at points W of shape (..., 2) (intercept profiled out)."""
@@ -102,7 +132,7 @@ def lagrangian_picture(
     pen = solve_penalized(X, y, prior_obj.penalty_name, lam)
     w = pen.coef
     radius = float(w @ w) if norm == "l2" else float(w.abs().sum())
-    if radius == 0.0:
+    if radius == 0.0:  # exact: the lasso's soft-thresholding gives w = 0 for lam >= lam_max
         raise ValueError(
             f"at lam = {lam:.6g} every coefficient is 0 (lam >= lam_max = "
             f"{lasso_lam_max(X, y):.6g}), so there is no ball to draw: use a larger "

@@ -30,7 +30,8 @@ def test_lagrangian_figure_marks_the_computed_tangency_and_radius(prior, kw, tmp
     else:
         assert np.allclose(np.abs(bnd).sum(1), pic.radius)
         assert pic.radius == pytest.approx(float(np.abs(pic.optimum).sum()))
-        assert pic.optimum[1] == 0.0  # the tangency sits on a corner of the diamond
+        # the tangency sits on a corner of the diamond: an exact zero of soft-thresholding
+        assert pic.optimum[1] == 0.0
     assert pic.multiplier == pytest.approx(pic.lam, rel=1e-6)
     assert np.allclose(pic.constrained, pic.optimum, atol=1e-6)
     assert ax.get_xlabel() == "$w_1$" and ax.get_ylabel() == "$w_2$"
@@ -43,6 +44,21 @@ def test_lagrangian_figure_marks_the_computed_tangency_and_radius(prior, kw, tmp
     out = tmp_path / f"{prior}.png"
     fig.savefig(out)
     assert out.stat().st_size > 10_000
+
+
+def test_picture_is_frozen_and_compares_by_value():
+    """Reads of arrays and tensors are copies; two computations of one picture are equal."""
+    import dataclasses
+
+    pic = lagrangian_picture("laplace", b=0.05)
+    opt, X = pic.optimum, pic.X
+    opt[0], X[0, 0] = 1e9, 1e9
+    assert pic.optimum[0] != 1e9 and float(pic.X[0, 0]) != 1e9
+    assert pic == lagrangian_picture("laplace", b=0.05)
+    assert pic != dataclasses.replace(pic, optimum=pic.optimum + 1e-12)
+    assert pic != lagrangian_picture("laplace", b=0.06)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        pic.lam = 1.0
 
 
 def test_loss_contour_through_the_tangency_touches_the_ball():
