@@ -5,10 +5,11 @@ immutable: ``res.coef[0] = 5`` would change the result in place, and ``res1 == r
 raises (``bool`` of a tensor with several elements). :class:`FrozenResult` closes both
 holes:
 
-* reading a tensor attribute returns a copy (``res.coef`` is yours to change; the result
-  keeps its own values);
-* ``==`` compares field by field, tensors by value (dtype, shape and entries, NaN equal
-  to NaN), so two runs of the same deterministic fit compare equal.
+* reading a tensor (or numpy array) attribute returns a copy (``res.coef`` is yours to
+  change; the result keeps its own values);
+* ``==`` compares field by field, tensors and arrays by value (dtype, shape and entries,
+  NaN equal to NaN), skipping fields declared with ``field(compare=False)`` (wall-clock
+  times), so two runs of the same deterministic fit compare equal.
 
 Use it as ``@dataclass(frozen=True, eq=False) class XResult(FrozenResult): ...`` (``eq=False``
 keeps the dataclass from generating its own ``__eq__``).
@@ -20,10 +21,15 @@ import math
 from dataclasses import fields
 from typing import Any
 
+import numpy as np
 import torch
 
 
 def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+        return (isinstance(a, np.ndarray) and isinstance(b, np.ndarray) and a.dtype == b.dtype
+                and a.shape == b.shape and bool(np.array_equal(a, b, equal_nan=a.dtype.kind
+                                                                in "fc")))
     if isinstance(a, torch.Tensor) or isinstance(b, torch.Tensor):
         if not (isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor)):
             return False
@@ -46,8 +52,8 @@ class FrozenResult:
 
     def __getattribute__(self, name: str) -> Any:
         value = object.__getattribute__(self, name)
-        if isinstance(value, torch.Tensor):
-            return value.clone()
+        if isinstance(value, (torch.Tensor, np.ndarray)):
+            return value.clone() if isinstance(value, torch.Tensor) else value.copy()
         return value
 
     def __eq__(self, other: object) -> bool:
@@ -56,6 +62,7 @@ class FrozenResult:
         return all(
             _same(object.__getattribute__(self, f.name), object.__getattribute__(other, f.name))
             for f in fields(self)  # type: ignore[arg-type]
+            if f.compare
         )
 
     __hash__ = None  # type: ignore[assignment]  # equal by value, but holds mutable tensors

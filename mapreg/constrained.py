@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 
@@ -84,7 +84,7 @@ class ConstrainedResult(FrozenResult):
     objective: float
     iterations: int
     converged: bool
-    wall_time: float
+    wall_time: float = field(compare=False)  # not part of the answer
 
 
 # ----------------------------------------------------------------------- projections

@@ -15,13 +15,12 @@ the loss drawn over the (w1, w2) plane is L(w) = 1/2 ||yc - Xc w||^2 (centred da
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
-from typing import Any
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 
-from ._results import FrozenResult, _same
+from ._results import FrozenResult
 from ._validation import check_positive_int
 from .constrained import solve_constrained
 from .datasets import resolve_data
@@ -40,7 +39,7 @@ class LagrangePicture(FrozenResult):
     for the Laplace prior; ``multiplier`` is the constrained solver's KKT multiplier.
     Points are numpy arrays of shape (2,); ``path`` has shape (k, 2) along ``path_lams``.
     Like every result: reading an array or tensor field returns a copy (the picture keeps
-    its own, read-only ones), and ``==`` compares field by field, arrays by value.
+    its own), and ``==`` compares field by field, arrays by value.
     """
 
     prior: Prior
@@ -58,32 +57,6 @@ class LagrangePicture(FrozenResult):
     path: np.ndarray
     X: torch.Tensor = field(repr=False)
     y: torch.Tensor = field(repr=False)
-
-    # numpy arrays get the treatment FrozenResult gives tensors (it knows only tensors)
-    def __post_init__(self) -> None:
-        for f in fields(self):
-            value = object.__getattribute__(self, f.name)
-            if isinstance(value, np.ndarray):
-                value = value.copy()
-                value.setflags(write=False)
-                object.__setattr__(self, f.name, value)
-
-    def __getattribute__(self, name: str) -> Any:
-        value = FrozenResult.__getattribute__(self, name)
-        return value.copy() if isinstance(value, np.ndarray) else value
-
-    def __eq__(self, other: object) -> bool:
-        if type(other) is not type(self):
-            return NotImplemented
-        for f in fields(self):
-            a, b = object.__getattribute__(self, f.name), object.__getattribute__(other, f.name)
-            if isinstance(a, np.ndarray) and isinstance(b, np.ndarray):
-                a, b = torch.from_numpy(a.copy()), torch.from_numpy(b.copy())
-            if not _same(a, b):
-                return False
-        return True
-
-    __hash__ = None  # type: ignore[assignment]
 
     def loss(self, W: np.ndarray) -> np.ndarray:
         """L(w) = 1/2 ||yc - Xc w||^2 at points W of shape (..., 2) (intercept profiled out)."""

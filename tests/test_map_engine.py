@@ -206,4 +206,4 @@ def test_result_is_frozen_and_comparable():
     coef = a.coef
     coef[0] = 123.0
     assert float(a.coef[0]) != 123.0
-    assert a == a and a != map_estimate(p.X, p.y, Laplace(0.3), p.noise)
+    assert a == b and a != map_estimate(p.X, p.y, Laplace(0.3), p.noise)  # wall_time aside
