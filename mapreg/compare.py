@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
+from ._validation import check_bool, check_positive
 from .conventions import all_conventions
 from .datasets import resolve_data
 from .likelihoods import GaussianNoise
@@ -310,7 +311,7 @@ def compare(
     X=None,
     y=None,
     noise: float | None = None,
-    dataset: str = "default",
+    dataset: str | None = None,
     train: bool = False,
     tol: float = 1e-10,
     strict: bool = False,
@@ -329,12 +330,14 @@ def compare(
     sigma, b : float, optional
         The prior's scale: ``sigma`` for "gaussian", ``b`` for "laplace".
     X, y : array-like or tensor, optional
-        Your data, shapes (n, d) and (n,). Without them the built-in ``dataset`` is used.
+        Your data, shapes (n, d) and (n,): lists, numpy arrays (read-only too), pandas
+        DataFrame / Series, tensors. Without them a built-in data set is used.
     noise : float, optional
         sigma_eps, the noise scale of the Gaussian likelihood. Required with your own data;
         defaults to the built-in data set's true noise scale.
-    dataset : {"default", "d2l"}
-        Built-in data set used when X and y are not given (see :mod:`mapreg.datasets`).
+    dataset : {"default", "d2l", "two_feature"}, optional
+        Built-in data set (see :mod:`mapreg.datasets`); ``None`` means "default" unless X
+        and y are given. Naming a data set and giving X, y is an error.
     train : bool
         Also train ``nn.Linear`` with SGD the d2l way (weight decay / explicit L1 term) and
         report how close it gets.
@@ -342,15 +345,23 @@ def compare(
         Relative KKT tolerance of the MAP engine.
     strict : bool
         Raise :class:`~mapreg.errors.ConvergenceError` instead of warning when a solver
-        does not reach its tolerance.
+        (MAP engine, lasso, and with ``train=True`` the training) does not reach its
+        tolerance.
+
+    Scales are range-checked so that no derived number overflows or underflows float64:
+    sigma and noise in ~[1.5e-154, 6.7e153], b in ~[2.2e-308, 4.5e307], and the canonical
+    lam in ~[2.2e-308, 4.5e307] (:mod:`mapreg._validation`).
 
     Returns
     -------
     CompareResult
         Frozen; ``print(result)`` shows a table, ``result.plot()`` a Figure.
     """
+    train = check_bool("train", train)
+    strict = check_bool("strict", strict)
+    tol = check_positive("tol", tol)
     prior_obj = make_prior(prior, sigma=sigma, b=b)
-    X, y, noise, name = resolve_data(X, y, noise, dataset)
+    X, y, noise, name = resolve_data(X, y, noise, dataset, default="default")
     n, d = X.shape
     lam = prior_obj.lam(noise)
 
@@ -363,7 +374,8 @@ def compare(
         from .training import train_penalized
 
         training = train_penalized(
-            X, y, penalty="l2" if prior_obj.penalty_name == "ridge" else "l1", lam=lam
+            X, y, penalty="l2" if prior_obj.penalty_name == "ridge" else "l1", lam=lam,
+            strict=strict,
         )
 
     const = GaussianNoise(noise).log_normalizer(n) + prior_obj.log_normalizer(d)

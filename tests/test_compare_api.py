@@ -125,7 +125,6 @@ def test_train_reports_how_close_d2l_training_gets():
         ({"prior": "laplace", "b": math.inf}, r"b must be a positive finite number; got inf"),
         ({"prior": "laplace", "b": math.nan}, r"b must be a positive finite number; got nan"),
         ({"prior": "gaussian", "sigma": -0.1}, r"sigma must be a positive finite number"),
-        ({"prior": "gaussian", "sigma": "big"}, r"sigma must be a positive finite number"),
         ({"prior": "gaussian", "sigma": 1.0, "noise": 0.0}, r"noise must be a positive finite"),
         ({"prior": "gaussian", "sigma": 1.0, "noise": -2}, r"noise must be a positive finite"),
         ({"prior": "cauchy", "sigma": 1.0},
@@ -141,6 +140,12 @@ def test_train_reports_how_close_d2l_training_gets():
 def test_bad_prior_arguments_raise_clear_errors(kwargs, match):
     with pytest.raises(ValueError, match=match):
         compare(**kwargs)
+
+
+def test_a_scale_of_the_wrong_type_is_a_type_error():
+    with pytest.raises(TypeError, match=r"sigma must be a positive finite number; got 'big' "
+                                        r"\(str\)"):
+        compare("gaussian", sigma="big")
 
 
 def _data(n=10, d=3):
@@ -161,13 +166,18 @@ def _data(n=10, d=3):
         (lambda X, y: (X[:0], y[:0]), r"X must have at least one sample and one feature"),
         (lambda X, y: (X[:, :0], y), r"X must have at least one sample and one feature"),
         (lambda X, y: (X, None), r"give both X and y"),
-        (lambda X, y: (np.array([["a"] * 3] * 10), y), r"X must be a numeric array"),
     ],
 )
 def test_bad_data_raises_clear_errors(make, match):
     X, y = make(*_data())
     with pytest.raises(ValueError, match=match):
         compare("laplace", b=0.5, X=X, y=y, noise=1.0)
+
+
+def test_data_of_the_wrong_type_is_a_type_error():
+    X, y = _data()
+    with pytest.raises(TypeError, match=r"X must hold real numbers; got an array of dtype <U1"):
+        compare("laplace", b=0.5, X=np.array([["a"] * 3] * 10), y=y, noise=1.0)
 
 
 def test_own_data_needs_a_noise_scale():
