@@ -21,6 +21,7 @@ from mapreg._validation import (
     FLOAT_MIN,
     as_number,
     check_bool,
+    check_choice,
     check_data,
     check_positive,
     check_positive_int,
@@ -89,6 +90,15 @@ def test_integers():
     with pytest.raises(ValueError, match=r"n must be an integer between 1 and 10; got 11"):
         check_positive_int("n", 11, maximum=10)
     assert as_number("x", np.uint8(5)) == 5
+
+
+def test_choices():
+    assert check_choice("prior", "laplace", ["gaussian", "laplace"]) == "laplace"
+    with pytest.raises(ValueError, match=r"prior must be one of 'gaussian', 'laplace'; got 'x'"):
+        check_choice("prior", "x", ["gaussian", "laplace"])
+    with pytest.raises(TypeError, match=r"prior must be one of 'gaussian', 'laplace'; got 3 "
+                                        r"\(int\)"):
+        compare(3, b=0.5)
 
 
 @pytest.mark.parametrize("value", [True, False, np.bool_(False)])
