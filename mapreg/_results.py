@@ -18,7 +18,7 @@ keeps the dataclass from generating its own ``__eq__``).
 from __future__ import annotations
 
 import math
-from dataclasses import fields
+from dataclasses import fields, is_dataclass
 from typing import Any
 
 import numpy as np
@@ -42,6 +42,10 @@ def _same(a: Any, b: Any) -> bool:
         return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
     if isinstance(a, (tuple, list)) and isinstance(b, (tuple, list)):
         return type(a) is type(b) and len(a) == len(b) and all(map(_same, a, b))
+    if is_dataclass(a) and not isinstance(a, type) and type(a) is type(b):
+        # nested results (possibly plain dataclasses holding tensors): field by field
+        return all(_same(object.__getattribute__(a, f.name), object.__getattribute__(b, f.name))
+                   for f in fields(a))
     return bool(a == b)
 
 

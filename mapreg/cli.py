@@ -1,13 +1,17 @@
-"""Command line: a thin layer over :func:`mapreg.compare` and :func:`mapreg.convert`.
+"""Command line: a thin layer over :func:`mapreg.compare`, :func:`mapreg.convert` and the
+figure functions.
 
     mapreg compare --prior laplace --b 0.5 [--noise 2] [--dataset d2l] [--convention NAME]
                    [--plot FILE.png] [--json] [--train] [--strict]
     mapreg lagrange --prior laplace --b 0.05 --out fig.png [--view posterior|l1-vs-l2]
     mapreg path --prior laplace --b 0.5 --out path.svg
     mapreg convert 8 --from canonical --to sklearn_lasso --prior laplace --n 20
+    mapreg --version
     python -m mapreg ...        (the same)
 
-Errors in the input become one line on stderr and exit code 2.
+Errors in the input become one line on stderr, ``mapreg: error: ...``, and exit code 2; a
+solver that misses its tolerance prints one line ``mapreg: warning: ...`` on stderr (stdout,
+e.g. ``--json``, stays clean), or with ``--strict`` is an error with exit code 1.
 """
 
 from __future__ import annotations
@@ -15,9 +19,14 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Sequence
+import textwrap
+import warnings
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 
-from .errors import ConvergenceError
+from .conventions import ALIASES, CONVENTIONS
+from .datasets import DATASETS
+from .errors import ConvergenceError, ConvergenceWarning
 
 
 class _Parser(argparse.ArgumentParser):
@@ -25,6 +34,18 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str):  # type: ignore[override]
         self.exit(2, f"mapreg: error: {message} (see: {self.prog} --help)\n")
+
+
+def _version() -> str:
+    """The installed distribution's version, else the package's ``__version__``."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("mapreg")
+    except PackageNotFoundError:
+        from . import __version__
+
+        return __version__
 
 
 def _prior_args(parser: argparse.ArgumentParser, mark: bool = False,
@@ -37,12 +58,23 @@ def _prior_args(parser: argparse.ArgumentParser, mark: bool = False,
     parser.add_argument("--noise", type=float, help="noise scale sigma_eps (default: the data's)")
 
 
+def _conventions_epilog() -> str:
+    rows = [textwrap.fill(f"{name:<19} ({', '.join(c.priors)}): {c.objective}", width=96,
+                          initial_indent="  ", subsequent_indent=" " * 22)
+            for name, c in CONVENTIONS.items()]
+    aliases = ", ".join(f"{a} = {b}" for a, b in ALIASES.items())
+    return "conventions (see mapreg.conventions for every formula):\n" + "\n".join(rows) + \
+        f"\n  aliases: {aliases}"
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="mapreg",
         description="MAP under a Pyro prior equals the penalized optimum: see it on numbers.",
     )
+    parser.add_argument("--version", action="version", version=f"mapreg {_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
+    datasets = ", ".join(DATASETS)
 
     cmp_ = sub.add_parser(
         "compare",
@@ -51,12 +83,15 @@ def _parser() -> argparse.ArgumentParser:
         "least squares, and print both side by side.",
     )
     _prior_args(cmp_)
-    cmp_.add_argument("--dataset", default="default", help="built-in data: default or d2l")
-    cmp_.add_argument("--convention", help="also print lambda in this convention")
-    cmp_.add_argument("--plot", metavar="FILE", help="write the coefficient figure (png/svg/pdf)")
+    cmp_.add_argument("--dataset", help=f"built-in data: {datasets} (default: default)")
+    cmp_.add_argument("--convention", help="also print lambda in this convention "
+                      f"({', '.join(CONVENTIONS)})")
+    cmp_.add_argument("--plot", metavar="FILE", help="write the coefficient figure; the format "
+                      "follows the extension (png, svg, pdf, ...)")
     cmp_.add_argument("--json", action="store_true", help="print a JSON result instead")
     cmp_.add_argument("--train", action="store_true", help="also train nn.Linear the d2l way")
-    cmp_.add_argument("--strict", action="store_true", help="non-convergence is an error")
+    cmp_.add_argument("--strict", action="store_true", help="non-convergence is an error "
+                      "(exit code 1)")
 
     lag = sub.add_parser(
         "lagrange",
@@ -69,7 +104,7 @@ def _parser() -> argparse.ArgumentParser:
     lag.add_argument("--view", default="lagrange", choices=["lagrange", "posterior", "l1-vs-l2"],
                      help="l1-vs-l2 draws both priors (needs no --prior; uses --sigma and --b, "
                      "default 0.5 / 0.05)")
-    lag.add_argument("--out", required=True, metavar="FILE", help="png, svg or pdf")
+    lag.add_argument("--out", required=True, metavar="FILE", help="png, svg, pdf, ...")
 
     path = sub.add_parser(
         "path",
@@ -78,28 +113,40 @@ def _parser() -> argparse.ArgumentParser:
         "prior scale on a second axis. The file format follows the extension of --out.",
     )
     _prior_args(path, mark=True)
-    path.add_argument("--dataset", default="default", help="built-in data: default, d2l, ...")
-    path.add_argument("--out", required=True, metavar="FILE", help="png, svg or pdf")
+    path.add_argument("--dataset", default="default", help=f"built-in data: {datasets}")
+    path.add_argument("--out", required=True, metavar="FILE", help="png, svg, pdf, ...")
 
+    names = [*CONVENTIONS, *ALIASES]
     conv = sub.add_parser(
         "convert",
         help="convert lambda between conventions",
-        description="Convert a regularization strength between conventions (see "
-        "mapreg.conventions for every formula).",
+        description="Convert a regularization strength between conventions.",
+        epilog=_conventions_epilog(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     conv.add_argument("value", type=float)
-    conv.add_argument("--from", dest="from_", required=True, help="convention of VALUE")
-    conv.add_argument("--to", required=True, help="target convention")
+    conv.add_argument("--from", dest="from_", required=True, choices=names, metavar="FROM",
+                      help="convention of VALUE (one of the names below)")
+    conv.add_argument("--to", required=True, choices=names, metavar="TO",
+                      help="target convention (one of the names below)")
     conv.add_argument("--prior", required=True, choices=["gaussian", "laplace"])
     conv.add_argument("--n", type=int, help="number of samples (mean-type conventions)")
     conv.add_argument("--noise", type=float, help="noise scale sigma_eps (prior scales, nll)")
     return parser
 
 
+def _save(fig, path: str) -> None:
+    fig.savefig(path, dpi=150)
+    print(f"figure written to {path}")
+
+
 def _run_compare(args: argparse.Namespace) -> int:
     from .compare import compare
     from .conventions import from_canonical
+    from .plotting import check_figure_path
 
+    if args.plot:
+        check_figure_path("--plot", args.plot)
     result = compare(
         args.prior,
         sigma=args.sigma,
@@ -115,28 +162,29 @@ def _run_compare(args: argparse.Namespace) -> int:
         extra = from_canonical(
             result.lam, args.convention, prior=result.prior.name, n=n, noise=result.noise
         )
-    if args.plot:
-        fig = result.plot()
-        fig.savefig(args.plot, dpi=150)
     if args.json:
+        if args.plot:
+            result.plot().savefig(args.plot, dpi=150)
         out = result.to_dict()
         if extra is not None:
             out["requested_convention"] = {"name": args.convention, "value": extra}
         if args.plot:
             out["plot"] = args.plot
         print(json.dumps(out, indent=2))
-    else:
-        print(result)
-        if extra is not None:
-            print(f"lam in convention {args.convention!r}: {extra:.10g}")
-        if args.plot:
-            print(f"figure written to {args.plot}")
+        return 0
+    print(result)
+    if extra is not None:
+        print(f"lam in convention {args.convention!r}: {extra:.10g}")
+    if args.plot:
+        _save(result.plot(), args.plot)
     return 0
 
 
 def _run_lagrange(args: argparse.Namespace) -> int:
     from .lagrange_plots import plot_l1_vs_l2, plot_lagrangian, plot_posterior
+    from .plotting import check_figure_path
 
+    check_figure_path("--out", args.out)
     if args.view == "l1-vs-l2":
         fig = plot_l1_vs_l2(sigma=args.sigma if args.sigma is not None else 0.5,
                             b=args.b if args.b is not None else 0.05, noise=args.noise)
@@ -145,18 +193,18 @@ def _run_lagrange(args: argparse.Namespace) -> int:
             raise ValueError(f"--prior (gaussian or laplace) is required for --view {args.view}")
         draw = plot_lagrangian if args.view == "lagrange" else plot_posterior
         fig = draw(args.prior, sigma=args.sigma, b=args.b, noise=args.noise)
-    fig.savefig(args.out, dpi=150)
-    print(f"figure written to {args.out}")
+    _save(fig, args.out)
     return 0
 
 
 def _run_path(args: argparse.Namespace) -> int:
     from .lagrange_plots import plot_path
+    from .plotting import check_figure_path
 
+    check_figure_path("--out", args.out)
     fig = plot_path(args.prior, sigma=args.sigma, b=args.b, noise=args.noise,
                     dataset=args.dataset)
-    fig.savefig(args.out, dpi=150)
-    print(f"figure written to {args.out}")
+    _save(fig, args.out)
     return 0
 
 
@@ -168,22 +216,42 @@ def _run_convert(args: argparse.Namespace) -> int:
     return 0
 
 
+@contextmanager
+def _warnings_as_lines() -> Iterator[None]:
+    """Collect the warnings raised inside and print each distinct one as one line on
+    stderr (``mapreg: warning: ...``) instead of Python's two-line source-quoting form."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            yield
+        finally:
+            seen = set()
+            for w in caught:
+                text = " ".join(str(w.message).split())
+                if not issubclass(w.category, ConvergenceWarning):
+                    text = f"{w.category.__name__}: {text}"
+                if text not in seen:
+                    seen.add(text)
+                    print(f"mapreg: warning: {text}", file=sys.stderr)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``mapreg`` command; returns the exit code."""
     args = _parser().parse_args(argv)
+    run = {"compare": _run_compare, "lagrange": _run_lagrange, "path": _run_path,
+           "convert": _run_convert}[args.command]
     try:
-        run = {"compare": _run_compare, "lagrange": _run_lagrange, "path": _run_path,
-               "convert": _run_convert}[args.command]
-        return run(args)
-    except ValueError as exc:
-        print(f"mapreg: error: {exc}", file=sys.stderr)
-        return 2
-    except OSError as exc:  # e.g. an unwritable --plot path
-        print(f"mapreg: error: {exc}", file=sys.stderr)
-        return 2
+        with _warnings_as_lines():
+            return run(args)
+    except (ValueError, OSError) as exc:  # bad input; an unwritable file
+        return _fail(exc, 2)
     except ConvergenceError as exc:  # only with --strict
-        print(f"mapreg: error: {exc}", file=sys.stderr)
-        return 1
+        return _fail(exc, 1)
+
+
+def _fail(exc: BaseException, code: int) -> int:
+    print(f"mapreg: error: {' '.join(str(exc).split())}", file=sys.stderr)
+    return code
 
 
 if __name__ == "__main__":  # pragma: no cover

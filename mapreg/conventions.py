@@ -35,6 +35,12 @@ b (laplace)                   the Laplace prior's scale               sigma_eps^
 For the torch rows the value is the optimizer's ``weight_decay`` for the Gaussian prior
 (``weight_decay=wd`` adds wd * w to the gradient, the gradient of (wd/2)||w||^2 = wd * P(w)),
 and the coefficient mu of an explicit ``mu * w.abs().sum()`` term for the Laplace prior.
+
+Range: every value, lam and result must lie in [FLOAT_MIN, FLOAT_LIM] (~2.2e-308 ..
+~4.5e307: a normal positive float64 whose reciprocal is one too; see
+:mod:`mapreg._validation`), a prior scale sigma in ~[1.5e-154, 6.7e153] (sigma^2 and
+1/sigma^2 in that range), and n in 1 .. 2^53. A conversion that would leave its range
+raises a ValueError naming the range of the input that stays inside it -- never inf or 0.
 """
 
 from __future__ import annotations
@@ -43,9 +49,19 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from ._validation import check_choice, check_positive, check_positive_int
+from ._validation import (
+    FLOAT_LIM,
+    FLOAT_MIN,
+    check_choice,
+    check_derived,
+    check_positive_int,
+    check_scale,
+    power_range,
+)
 
 PRIOR_NAMES = ("gaussian", "laplace")
+#: Largest n accepted: sample counts beyond 2^53 are not exact in float64.
+N_MAX = 2**53
 
 
 @dataclass(frozen=True)
@@ -53,7 +69,8 @@ class Convention:
     """One convention: its objective and its exact link to the canonical lambda.
 
     ``to_lam(value, n, noise)`` gives the canonical lambda, ``from_lam(lam, n, noise)`` the
-    value in this convention; ``needs`` lists which of "n" / "noise" they use.
+    value in this convention; ``needs`` lists which of "n" / "noise" they use. ``power``:
+    lam is proportional to value ** power (1 for the loss rescalings, -2 for sigma, -1 for b).
     """
 
     name: str
@@ -63,6 +80,7 @@ class Convention:
     to_lam: Callable[[float, int | None, float | None], float]
     from_lam: Callable[[float, int | None, float | None], float]
     note: str = ""
+    power: float = 1.0
 
 
 def _scaled(factor: Callable[[int | None, float | None], float]):
@@ -89,7 +107,7 @@ CONVENTIONS: dict[str, Convention] = {
         _make("torch_mse_sum", "MSELoss(sum) = ||r||^2, + weight_decay * P(w) (gaussian) or "
               "+ mu ||w||_1 (laplace)", _both, (), lambda n, s: 2.0),
         _make("torch_nll", "exact NLL (1/(2 sigma_eps^2))||r||^2, + weight_decay * P(w) or "
-              "+ mu ||w||_1", _both, ("noise",), lambda n, s: 1.0 / s**2),
+              "+ mu ||w||_1", _both, ("noise",), lambda n, s: 1.0 / (s * s)),
         _make("l2decay", "L2Decay(coeff) on d2l's mean loss: (1/n) sum_i 1/2 r_i^2 + "
               "1/2 coeff ||w||^2", ("gaussian",), ("n",), lambda n, s: 1.0 / n,
               note="L2Decay(coeff) adds coeff * w to the gradient; on any other loss it equals "
@@ -112,12 +130,13 @@ CONVENTIONS: dict[str, Convention] = {
               "lambda_glmnet = lam * sd_y / n for canonical lam). For the lasso (a = 1) the "
               "scales agree. Not checked against R here (no R on the test machines)."),
         Convention("sigma", "Gaussian prior standard deviation sigma", ("gaussian",),
-                   ("noise",), lambda v, n, s: s**2 / v**2, lambda lam, n, s: s / math.sqrt(lam)),
+                   ("noise",), lambda v, n, s: (s / v) * (s / v),
+                   lambda lam, n, s: s / math.sqrt(lam), power=-2.0),
         Convention("b", "Laplace prior scale b", ("laplace",), ("noise",),
-                   lambda v, n, s: s**2 / v, lambda lam, n, s: s**2 / lam),
+                   lambda v, n, s: s * s / v, lambda lam, n, s: s * s / lam, power=-1.0),
     )
 }
-_ALIASES = {"d2l": "mean"}
+ALIASES = {"d2l": "mean"}
 
 
 def convention_names(prior: str | None = None) -> tuple[str, ...]:
@@ -130,9 +149,9 @@ def convention_names(prior: str | None = None) -> tuple[str, ...]:
 
 def _lookup(name: str, prior: str, which: str = "convention") -> Convention:
     prior = check_choice("prior", prior, PRIOR_NAMES)
-    name = _ALIASES.get(name, name)
+    name = ALIASES.get(name, name)
     if name not in CONVENTIONS:
-        valid = ", ".join(repr(k) for k in (*CONVENTIONS, *_ALIASES))
+        valid = ", ".join(repr(k) for k in (*CONVENTIONS, *ALIASES))
         raise ValueError(f"{which} must be one of {valid}; got {name!r}")
     conv = CONVENTIONS[name]
     if prior not in conv.priors:
@@ -147,15 +166,36 @@ def _context(conv: Convention, n, noise) -> tuple[int | None, float | None]:
     if "n" in conv.needs:
         if n is None:
             raise ValueError(f"n (number of samples) is required for convention {conv.name!r}")
-        n = check_positive_int("n", n)
+        n = check_positive_int("n", n, maximum=N_MAX)
     if "noise" in conv.needs:
         if noise is None:
             raise ValueError(
                 f"noise (sigma_eps, a positive finite number) is required for convention "
                 f"{conv.name!r}"
             )
-        noise = check_positive("noise", noise)
+        noise = check_scale("noise", noise, 2)
     return n, noise
+
+
+def _in_range(fn, x: float, power: float, n, noise, name: str, what: str,
+              out_range: tuple[float, float]) -> float:
+    """fn(x, n, noise), a power law c * x**power; a result outside ``out_range`` raises a
+    ValueError stating the range of ``x`` that keeps it inside."""
+    out = fn(x, n, noise)
+    lo_out, hi_out = out_range
+    if lo_out <= out <= hi_out:
+        return out
+    log_c = math.log10(fn(1.0, n, noise))
+    lo_log, hi_log = math.log10(FLOAT_MIN), math.log10(FLOAT_LIM)
+    ends = sorted((math.log10(b) - log_c) / power for b in out_range)
+    lo, hi = (10.0 ** min(max(e, lo_log), hi_log) for e in ends)
+    true = log_c + power * math.log10(x)
+    shown = f"{out:.3g}" if 0 < out < math.inf else f"~1e{true:.0f}"
+    raise ValueError(
+        f"{name} must be between {lo:.3g} and {hi:.3g} here: {what} would be {shown}, outside "
+        f"{lo_out:.3g} .. {hi_out:.3g} (where it and its reciprocal are finite positive "
+        f"float64 numbers); got {x!r}"
+    )
 
 
 def to_canonical(
@@ -177,9 +217,10 @@ def to_canonical(
         sigma_eps; required by "torch_nll", "sigma" and "b".
     """
     conv = _lookup(convention, prior)
-    value = check_positive("value", value)
+    value = check_scale("value", value, abs(conv.power))
     n, noise = _context(conv, n, noise)
-    return conv.to_lam(value, n, noise)
+    return _in_range(conv.to_lam, value, conv.power, n, noise, "value",
+                     f"its canonical lam (from convention {conv.name!r})", power_range(1))
 
 
 def from_canonical(
@@ -187,9 +228,10 @@ def from_canonical(
 ) -> float:
     """The value in ``convention`` of the canonical ``lam`` (the inverse of to_canonical)."""
     conv = _lookup(convention, prior)
-    lam = check_positive("lam", lam)
+    lam = check_scale("lam", lam, 1)
     n, noise = _context(conv, n, noise)
-    return conv.from_lam(lam, n, noise)
+    return _in_range(conv.from_lam, lam, 1.0 / conv.power, n, noise, "lam",
+                     f"its value in convention {conv.name!r}", power_range(conv.power))
 
 
 def convert(
@@ -216,7 +258,7 @@ def all_conventions(
 ) -> dict[str, float]:
     """The canonical ``lam`` in every convention that applies to ``prior`` (those needing
     ``n`` or ``noise`` only when given)."""
-    lam = check_positive("lam", lam)
+    lam = check_scale("lam", lam, 1)
     out = {}
     for name in convention_names(prior):
         conv = CONVENTIONS[name]
@@ -238,10 +280,14 @@ def elasticnet_params(
     alpha = (sigma_eps^2 / n)(1/b + 1/sigma^2) and rho = (1/b) / (1/b + 1/sigma^2).
     With only ``b`` (only ``sigma``), rho = 1 (rho = 0).
     """
-    noise = check_positive("noise", noise)
-    n = check_positive_int("n", n)
+    noise = check_scale("noise", noise, 2)
+    n = check_positive_int("n", n, maximum=N_MAX)
     if sigma is None and b is None:
         raise ValueError("give sigma, b or both (positive finite numbers); got neither")
-    k1 = 1.0 / check_positive("b", b) if b is not None else 0.0
-    k2 = 1.0 / check_positive("sigma", sigma) ** 2 if sigma is not None else 0.0
-    return noise**2 / n * (k1 + k2), k1 / (k1 + k2)
+    k1 = 1.0 / check_scale("b", b, 1) if b is not None else 0.0
+    k2 = 1.0 / check_scale("sigma", sigma, 2) ** 2 if sigma is not None else 0.0
+    alpha = noise * noise / n * (k1 + k2)
+    log_alpha = 2 * math.log10(noise) - math.log10(n) + math.log10(k1 + k2)
+    alpha = check_derived("alpha", alpha, f"noise^2 (1/b + 1/sigma^2) / n with noise={noise:g}, "
+                          f"n={n}", log_alpha)
+    return alpha, k1 / (k1 + k2)

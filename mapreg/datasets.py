@@ -10,15 +10,23 @@ from dataclasses import dataclass
 
 import torch
 
-from ._validation import DTYPE, check_choice, check_positive, check_positive_int
+from ._results import FrozenResult
+from ._validation import (
+    DTYPE,
+    check_choice,
+    check_data,
+    check_positive_int,
+    check_scale,
+)
 
 
-@dataclass(frozen=True)
-class Dataset:
+@dataclass(frozen=True, eq=False)
+class Dataset(FrozenResult):
     """A regression data set y = X @ true_coef + true_intercept + noise * N(0, 1).
 
     ``X_test`` / ``y_test`` are a held-out sample from the same distribution (or ``None``).
     ``noise`` is the true noise scale sigma_eps, the default ``noise`` of :func:`compare`.
+    Frozen: reading a tensor returns a copy; ``==`` compares by value.
     """
 
     name: str
@@ -67,7 +75,7 @@ def d2l_weight_decay(
     n_train = check_positive_int("n_train", n_train)
     n_test = check_positive_int("n_test", n_test)
     d = check_positive_int("d", d)
-    noise = check_positive("noise", noise)
+    noise = check_scale("noise", noise, 2)
     gen = torch.Generator().manual_seed(seed)
     w = torch.full((d,), 0.01, dtype=DTYPE)
     X, y = _sample(gen, n_train, w, 0.05, noise)
@@ -105,23 +113,36 @@ def two_feature_dataset(seed: int = 2) -> Dataset:
 DATASETS = {"default": default_dataset, "d2l": d2l_weight_decay, "two_feature": two_feature_dataset}
 
 
-def resolve_data(X, y, noise, dataset: str) -> tuple[torch.Tensor, torch.Tensor, float, str | None]:
+def resolve_data(
+    X, y, noise, dataset: str | None, *, default: str | None = None
+) -> tuple[torch.Tensor, torch.Tensor, float, str | None]:
     """The data a front door works on: the user's (X, y, noise) or a built-in data set.
 
     Returns ``(X, y, noise, name)`` with float64 tensors, a validated noise and the data
     set's name (``None`` for user data). Built-in data default to their true noise scale;
-    user data need ``noise`` (sigma_eps) given explicitly.
-    """
-    from ._validation import check_data
+    user data need ``noise`` (sigma_eps) given explicitly. An unknown ``dataset`` name is
+    an error even when X and y are given.
 
+    With ``default`` given, ``dataset=None`` means "not chosen" (the built-in ``default``
+    is used without X and y), and choosing a data set *and* passing X, y is an error. Without
+    ``default``, ``dataset`` is the name to use when X and y are absent (callers whose own
+    default is a name cannot tell an explicit choice from it).
+    """
+    if dataset is not None:
+        check_choice("dataset", dataset, DATASETS)
     if (X is None) != (y is None):
         missing = "y" if y is None else "X"
         raise ValueError(
             f"give both X and y, or neither (to use a built-in data set); {missing} is None"
         )
+    if X is not None and dataset is not None and default is not None:
+        raise ValueError(
+            f"give either dataset={dataset!r} or your own X and y, not both: drop dataset= "
+            f"to use your data, or X= and y= to use the built-in {dataset!r} data"
+        )
     name = None
     if X is None:
-        data = load_dataset(dataset)
+        data = load_dataset(dataset if dataset is not None else default or "default")
         X, y, name = data.X, data.y, data.name
         noise = data.noise if noise is None else noise
     elif noise is None:
@@ -129,7 +150,7 @@ def resolve_data(X, y, noise, dataset: str) -> tuple[torch.Tensor, torch.Tensor,
             "noise (the noise scale sigma_eps of your data, a positive finite number) is "
             "required with your own X and y; got None"
         )
-    noise = check_positive("noise", noise)
+    noise = check_scale("noise", noise, 2)
     X, y = check_data(X, y)
     return X, y, noise, name
 

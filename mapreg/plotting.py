@@ -5,6 +5,7 @@ matplotlib is imported lazily, inside the functions, so ``import mapreg`` stays 
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -12,6 +13,39 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
     from .compare import CompareResult
+
+
+#: Formats matplotlib lists but cannot write without an external program (LaTeX).
+_NEEDS_EXTERNAL = frozenset({"pgf"})
+
+
+def figure_formats() -> tuple[str, ...]:
+    """File extensions a figure can be saved to: matplotlib's supported formats, less
+    those that need an external program (pgf needs LaTeX)."""
+    from matplotlib.backend_bases import FigureCanvasBase
+
+    return tuple(sorted(set(FigureCanvasBase.get_supported_filetypes()) - _NEEDS_EXTERNAL))
+
+
+def check_figure_path(name: str, path: str | os.PathLike) -> str:
+    """``path`` if a figure can be written there, else ValueError naming ``name``.
+
+    The format follows the extension (case-insensitive), which must be one of
+    :func:`figure_formats`; the path must not be a directory, and its directory must exist.
+    """
+    path = os.fspath(path)
+    if os.path.isdir(path):
+        raise ValueError(f"{name} must name a file, not a directory; got {path!r}")
+    ext = os.path.splitext(path)[1][1:].lower()
+    formats = figure_formats()
+    if ext not in formats:
+        what = f"extension {ext!r}" if ext else "a name without an extension"
+        raise ValueError(f"{name} must end in a figure extension: {', '.join(formats)} (the "
+                         f"format follows it; {what} is not supported); got {path!r}")
+    parent = os.path.dirname(path) or "."
+    if not os.path.isdir(parent):
+        raise ValueError(f"{name}: No such file or directory: {parent!r} (for {path!r})")
+    return path
 
 
 def _new_axes(ax: Axes | None, figsize=(7.0, 4.0)) -> Axes:

@@ -14,6 +14,11 @@ Every prior has the same method set, so adding one is one class here plus one en
 ``from_lam(lam, noise)``  the prior whose canonical lambda is ``lam``
 ========================  =====================================================
 
+Scales are refused (ValueError) unless ``scale ** scale_power`` and its reciprocal kappa
+are normal positive float64 numbers: sigma in ~[1.5e-154, 6.7e153], b in
+~[2.2e-308, 4.5e307] (derived from ``sys.float_info`` in :mod:`mapreg._validation`); so is
+a ``lam`` outside [FLOAT_MIN, FLOAT_LIM].
+
 With a Gaussian likelihood of scale sigma_eps the negative log posterior is
 (1/sigma_eps^2) * [ 1/2 ||y - Xw - c||^2 + lam * P(w) ] + const, lam = sigma_eps^2 * kappa,
 which is the canonical penalized objective.
@@ -29,7 +34,7 @@ from typing import ClassVar
 import pyro.distributions as dist
 import torch
 
-from ._validation import check_choice, check_positive
+from ._validation import check_choice, check_derived, check_scale
 
 
 class Prior(ABC):
@@ -38,6 +43,7 @@ class Prior(ABC):
     name: ClassVar[str]
     scale_name: ClassVar[str]
     penalty_name: ClassVar[str]  # name of the penalized problem: "ridge", "lasso"
+    scale_power: ClassVar[int]  # kappa = scale ** -scale_power
     smooth: ClassVar[bool]  # is -log p(w) differentiable everywhere?
 
     @property
@@ -78,16 +84,31 @@ class Prior(ABC):
         """C in -log p(w) = kappa * P(w) + C for a ``d``-dimensional weight vector."""
 
     def lam(self, noise: float) -> float:
-        """Canonical lambda = noise^2 * kappa (see the subclass docstring)."""
-        noise = check_positive("noise", noise)
-        return noise**2 * self.kappa
+        """Canonical lambda = noise^2 * kappa (see the subclass docstring).
+
+        ``noise`` must lie in :func:`~mapreg._validation.power_range` (2), and so must the
+        result lie in [FLOAT_MIN, FLOAT_LIM] (a ValueError names both scales otherwise).
+        """
+        noise = check_scale("noise", noise, 2)
+        scale, p = self.scale, self.scale_power
+        power = f"^{p}" if p != 1 else ""
+        return check_derived(
+            "lam", noise * noise * self.kappa,
+            f"noise^2 / {self.scale_name}{power} with noise={noise:g}, {self.scale_name}={scale:g}",
+            2 * math.log10(noise) - p * math.log10(scale),
+        )
 
     @classmethod
     def from_lam(cls, lam: float, noise: float) -> Prior:
-        """The prior whose canonical lambda at noise scale ``noise`` is ``lam``."""
-        lam = check_positive("lam", lam)
-        noise = check_positive("noise", noise)
-        return cls._from_kappa(lam / noise**2)
+        """The prior whose canonical lambda at noise scale ``noise`` is ``lam``:
+        kappa = lam / noise^2, in [FLOAT_MIN, FLOAT_LIM] like lam and noise^2."""
+        lam = check_scale("lam", lam, 1)
+        noise = check_scale("noise", noise, 2)
+        kappa = check_derived(
+            "kappa", lam / (noise * noise), f"lam / noise^2 with lam={lam:g}, noise={noise:g}",
+            math.log10(lam) - 2 * math.log10(noise),
+        )
+        return cls._from_kappa(kappa)
 
     @classmethod
     @abstractmethod
@@ -118,10 +139,11 @@ class Gaussian(Prior):
     name: ClassVar[str] = "gaussian"
     scale_name: ClassVar[str] = "sigma"
     penalty_name: ClassVar[str] = "ridge"
+    scale_power: ClassVar[int] = 2
     smooth: ClassVar[bool] = True
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "sigma", check_positive("sigma", self.sigma))
+        object.__setattr__(self, "sigma", check_scale("sigma", self.sigma, 2))
 
     @property
     def scale(self) -> float:
@@ -169,10 +191,11 @@ class Laplace(Prior):
     name: ClassVar[str] = "laplace"
     scale_name: ClassVar[str] = "b"
     penalty_name: ClassVar[str] = "lasso"
+    scale_power: ClassVar[int] = 1
     smooth: ClassVar[bool] = False
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "b", check_positive("b", self.b))
+        object.__setattr__(self, "b", check_scale("b", self.b, 1))
 
     @property
     def scale(self) -> float:

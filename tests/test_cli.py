@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import importlib
 import json
+import shlex
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 from mapreg.cli import main
+from mapreg.errors import report_nonconvergence
 
 
 def test_compare_prints_the_table(capsys):
@@ -95,3 +99,138 @@ def test_python_dash_m_runs():
     )
     assert proc.returncode == 0, proc.stderr
     assert "AGREE" in proc.stdout
+
+
+def test_version(capsys):
+    from importlib.metadata import version
+
+    with pytest.raises(SystemExit) as exc:
+        main(["--version"])
+    assert exc.value.code == 0
+    assert capsys.readouterr().out.strip() == f"mapreg {version('mapreg')}"
+
+
+@pytest.mark.parametrize("name", ["coef", "coef.", "coef.pgf", "coef.txt"])
+def test_plot_needs_a_known_figure_extension(tmp_path, capsys, name):
+    path = tmp_path / name
+    assert main(["compare", "--prior", "laplace", "--b", "0.5", "--plot", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("mapreg: error: --plot must end in a figure extension: ")
+    allowed = err.split(" (the format")[0]
+    assert "png" in allowed and "svg" in allowed and "pdf" in allowed and "pgf" not in allowed
+    assert "is not supported); got" in err
+    assert err.count("\n") == 1 and list(tmp_path.iterdir()) == []
+
+
+def test_plot_and_out_to_a_directory_are_errors(tmp_path, capsys):
+    for argv in (["compare", "--prior", "laplace", "--b", "0.5", "--plot", str(tmp_path)],
+                 ["path", "--prior", "laplace", "--b", "0.5", "--out", f"{tmp_path}/"],
+                 ["lagrange", "--view", "l1-vs-l2", "--out", str(tmp_path)]):
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert "must name a file, not a directory" in err and err.count("\n") == 1
+    assert list(tmp_path.iterdir()) == []  # no hidden ".png"
+
+
+def test_figure_extension_is_case_insensitive(tmp_path):
+    path = tmp_path / "coef.PNG"
+    assert main(["compare", "--prior", "laplace", "--b", "0.5", "--plot", str(path)]) == 0
+    assert path.stat().st_size > 1000
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["0"], "value must be a positive finite number; got 0.0"),
+        (["-1"], "value must be a positive finite number; got -1.0"),
+        (["inf"], "value must be a positive finite number; got inf"),
+        (["1e308", "--to", "torch_mse_sum"], "value must be between 2.23e-308 and 4.49e+307"),
+        (["4e307", "--to", "torch_mse_sum"], "lam must be between 2.23e-308 and 2.25e+307"),
+        (["1", "--n", "0", "--to", "mean"], "n must be an integer between 1 and"),
+        (["1", "--n", "-5", "--to", "mean"], "n must be an integer between 1 and"),
+        (["1e-300", "--to", "sigma", "--noise", "1e100"], "lam must be between"),
+        (["1", "--to", "sigma", "--noise", "1e300"], "noise must be between 1.49e-154"),
+    ],
+)
+def test_convert_at_the_edges_is_one_clean_line(argv, message, capsys):
+    args = ["convert", *argv, "--from", "canonical", "--prior", "gaussian"]
+    if "--to" not in args:
+        args += ["--to", "mean", "--n", "3"]
+    assert main(args) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err.startswith("mapreg: error: ")
+    assert message in captured.err and captured.err.count("\n") == 1
+
+
+def test_convert_help_lists_the_conventions(capsys):
+    from mapreg.conventions import CONVENTIONS
+
+    with pytest.raises(SystemExit) as exc:
+        main(["convert", "--help"])
+    assert exc.value.code == 0
+    out = capsys.readouterr().out
+    for name in CONVENTIONS:
+        assert f"\n  {name} " in out
+    assert "d2l = mean" in out
+
+
+def _warn_then_run(monkeypatch):
+    """Make the MAP engine warn (or raise with strict) as a solver short of its tolerance."""
+    module = importlib.import_module("mapreg.compare")
+    real = module.map_estimate
+
+    def short(*args, **kwargs):
+        out = real(*args, **kwargs)
+        report_nonconvergence("MAP engine did not converge: KKT residual 1e-3 > 1e-9\n(sic)",
+                              kwargs.get("strict", False))
+        return out
+
+    monkeypatch.setattr(module, "map_estimate", short)
+
+
+def test_a_convergence_warning_is_one_line_on_stderr(monkeypatch, capsys):
+    _warn_then_run(monkeypatch)
+    assert main(["compare", "--prior", "laplace", "--b", "0.5", "--json"]) == 0
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["prior"] == "laplace"  # stdout stays valid JSON
+    assert captured.err == ("mapreg: warning: MAP engine did not converge: KKT residual 1e-3 > "
+                            "1e-9 (sic)\n")
+
+
+def test_with_strict_non_convergence_is_an_error_with_exit_code_1(monkeypatch, capsys):
+    _warn_then_run(monkeypatch)
+    assert main(["compare", "--prior", "laplace", "--b", "0.5", "--strict"]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.startswith("mapreg: error: MAP engine did not converge")
+    assert captured.err.count("\n") == 1
+
+
+def _readme_commands():
+    """The ``mapreg ...`` lines inside the README's code blocks (comments stripped)."""
+    inside, out = False, []
+    for line in (Path(__file__).resolve().parent.parent / "README.md").read_text().splitlines():
+        if line.startswith("```"):
+            inside = not inside
+        elif inside and line.startswith("mapreg "):
+            out.append(line.split("#")[0].strip())
+    return out
+
+
+def test_the_readme_has_cli_examples():
+    commands = _readme_commands()
+    assert len(commands) >= 5
+    assert "mapreg compare --prior gaussian --sigma 0.01 --dataset d2l --train --json" in commands
+
+
+@pytest.mark.parametrize("command", _readme_commands())
+def test_every_readme_cli_example_runs_cleanly(command, tmp_path, monkeypatch, capsys):
+    """Exit code 0, no traceback or Python warning: stderr holds only 'mapreg: warning:'
+    lines, and --json output parses."""
+    monkeypatch.chdir(tmp_path)
+    assert main(shlex.split(command)[1:]) == 0
+    captured = capsys.readouterr()
+    assert all(ln.startswith("mapreg: warning: ") for ln in captured.err.splitlines())
+    if "--json" in command:
+        assert json.loads(captured.out)["verdict_kind"] in {"agree", "not_unique", "rounding",
+                                                           "disagree"}

@@ -271,7 +271,7 @@ def test_all_conventions_lists_the_applicable_ones():
         (lambda: convert(1.0, "canonical", "mean", prior="gaussian"),
          r"n \(number of samples\) is required for convention 'mean'"),
         (lambda: convert(1.0, "canonical", "mean", prior="gaussian", n=0),
-         r"n must be an integer >= 1; got 0"),
+         r"n must be an integer between 1 and 9_007_199_254_740_992; got 0"),
         (lambda: convert(1.0, "canonical", "sigma", prior="gaussian"),
          r"noise .* is required for convention 'sigma'"),
         (lambda: convert(1.0, "canonical", "sigma", prior="gaussian", noise=-1),
@@ -288,3 +288,58 @@ def test_all_conventions_lists_the_applicable_ones():
 def test_bad_input(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+# ------------------------------------------------------------------ float64 edges
+
+
+@pytest.mark.parametrize(
+    "call, match",
+    [
+        # results that would overflow / underflow float64 (they used to come back as inf or 0)
+        (lambda: convert(1e308, "canonical", "torch_mse_sum", prior="gaussian"),
+         r"value must be between 2\.23e-308 and 4\.49e\+307 so that value and 1/value are "
+         r"finite positive float64 numbers .*; got 1e\+308"),
+        (lambda: convert(4e307, "canonical", "torch_mse_sum", prior="gaussian"),
+         r"lam must be between 2\.23e-308 and 2\.25e\+307 here: its value in convention "
+         r"'torch_mse_sum' would be 8e\+307, outside 2\.23e-308 \.\. 4\.49e\+307 .*; got 4e\+307"),
+        (lambda: convert(1e-307, "canonical", "mean", prior="gaussian", n=1000),
+         r"lam must be between 2\.23e-305 and .*'mean' would be 1e-310"),
+        (lambda: convert(1e-300, "b", "canonical", prior="laplace", noise=1e100),
+         r"value must be between 2\.23e-108 and 4\.49e\+307 here: its canonical lam \(from "
+         r"convention 'b'\) would be ~1e500"),
+        (lambda: convert(1e-10, "canonical", "sigma", prior="gaussian", noise=1e150),
+         r"lam must be between 2\.23e-08 and .*'sigma' would be 1e\+155, outside 1\.49e-154"),
+        # prior scales keep the priors' own ranges
+        (lambda: convert(1e-170, "sigma", "canonical", prior="gaussian", noise=1.0),
+         r"value must be between 1\.49e-154 and 6\.7e\+153 so that value\^2 and 1/value\^2"),
+        (lambda: convert(5e-324, "b", "canonical", prior="laplace", noise=1.0),
+         r"value must be between 2\.23e-308"),
+        (lambda: convert(1.0, "canonical", "torch_nll", prior="gaussian", noise=1e300),
+         r"noise must be between 1\.49e-154 and 6\.7e\+153"),
+        (lambda: convert(1.0, "canonical", "mean", prior="gaussian", n=10**400),
+         r"n must be an integer between 1 and 9_007_199_254_740_992; got ~1e400"),
+        (lambda: from_canonical(5e-324, "mean", prior="gaussian", n=3), r"lam must be between"),
+        (lambda: all_conventions(1e308, prior="gaussian"), r"lam must be between"),
+        (lambda: elasticnet_params(b=1e-300, noise=1e100, n=1),
+         r"alpha = noise\^2 \(1/b \+ 1/sigma\^2\) / n .* = ~1e500 is outside"),
+    ],
+)
+def test_conversions_at_the_float64_edges_raise_instead_of_inf_or_zero(call, match):
+    with pytest.raises(ValueError, match=match):
+        call()
+
+
+def test_wrong_types_raise_type_error():
+    with pytest.raises(TypeError, match=r"n must be an integer between 1 and .*; got 3\.0"):
+        convert(1.0, "canonical", "mean", prior="gaussian", n=3.0)
+    with pytest.raises(TypeError, match=r"value must be a positive finite number; got '1'"):
+        convert("1", "canonical", "mean", prior="gaussian", n=3)
+
+
+def test_numpy_numbers_and_the_range_ends_convert():
+    assert convert(np.float64(8.0), "canonical", "sklearn_lasso", prior="laplace",
+                   n=np.int64(20)) == pytest.approx(0.4)
+    assert convert(2e307, "canonical", "torch_mse_sum", prior="gaussian") == pytest.approx(4e307)
+    lo = 1e-150
+    assert convert(lo, "sigma", "sigma", prior="gaussian", noise=1.0) == pytest.approx(lo)
