@@ -45,7 +45,7 @@ def _same(a: Any, b: Any) -> bool:
     if is_dataclass(a) and not isinstance(a, type) and type(a) is type(b):
         # nested results (possibly plain dataclasses holding tensors): field by field
         return all(_same(object.__getattribute__(a, f.name), object.__getattribute__(b, f.name))
-                   for f in fields(a))
+                   for f in fields(a) if f.compare)
     return bool(a == b)
 
 

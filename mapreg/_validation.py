@@ -259,8 +259,24 @@ def check_data(X: Any, y: Any) -> tuple[torch.Tensor, torch.Tensor]:
             f"X and y must have the same number of samples; got X with {Xt.shape[0]} rows "
             f"and y with {yt.shape[0]} entries"
         )
-    for name, t in (("X", Xt), ("y", yt)):
-        bad = int((~torch.isfinite(t)).sum())
-        if bad:
-            raise ValueError(f"{name} must contain only finite values; found {bad} NaN/Inf entries")
+    _check_finite("X", Xt)
+    _check_finite("y", yt)
     return Xt, yt
+
+
+def check_vector(name: str, value: Any, size: int | None = None) -> torch.Tensor:
+    """``value`` as a new 1-D, non-empty, finite float64 CPU tensor (with ``size`` entries
+    if given), else TypeError / ValueError naming ``name``."""
+    t = _as_array(name, value)
+    if t.ndim != 1 or t.numel() == 0:
+        raise ValueError(f"{name} must be a non-empty 1-D array; got shape {tuple(t.shape)}")
+    if size is not None and t.numel() != size:
+        raise ValueError(f"{name} must have one entry per feature ({size}); got {t.numel()}")
+    _check_finite(name, t)
+    return t
+
+
+def _check_finite(name: str, t: torch.Tensor) -> None:
+    bad = int((~torch.isfinite(t)).sum())
+    if bad:
+        raise ValueError(f"{name} must contain only finite values; found {bad} NaN/Inf entries")

@@ -39,11 +39,12 @@ import torch
 from ._centring import EPS, centre, centred_svd
 from ._results import FrozenResult
 from ._validation import (
-    _as_tensor,
+    check_bool,
     check_choice,
     check_data,
     check_positive,
     check_positive_int,
+    check_vector,
 )
 from .errors import report_nonconvergence
 
@@ -90,20 +91,9 @@ class ConstrainedResult(FrozenResult):
 # ----------------------------------------------------------------------- projections
 
 
-def _check_vector(name: str, v) -> torch.Tensor:
-    """``v`` as a 1-D finite float64 tensor (a copy), else ValueError."""
-    t = _as_tensor(name, v)
-    if t.ndim != 1 or t.numel() == 0:
-        raise ValueError(f"{name} must be a non-empty 1-D array; got shape {tuple(t.shape)}")
-    bad = int((~torch.isfinite(t)).sum())
-    if bad:
-        raise ValueError(f"{name} must contain only finite values; found {bad} NaN/Inf entries")
-    return t.clone()
-
-
 def project_l2_ball(v: torch.Tensor, theta: float) -> torch.Tensor:
     """Euclidean projection onto {w : ||w||_2^2 <= theta}: v * min(1, sqrt(theta) / ||v||)."""
-    v = _check_vector("v", v)
+    v = check_vector("v", v)
     theta = check_positive("theta", theta)
     nv = float(v.norm())
     return v if nv * nv <= theta else v * (math.sqrt(theta) / nv)
@@ -116,7 +106,7 @@ def project_l1_ball(v: torch.Tensor, t: float) -> torch.Tensor:
     L1 norm exactly t: tau = (sum of the k largest |v_i| - t) / k for the largest valid k.
     The result's L1 norm is t to a few ulps of t, also for t << ||v||_1.
     """
-    return _project_l1(_check_vector("v", v), check_positive("t", t))
+    return _project_l1(check_vector("v", v), check_positive("t", t))
 
 
 def _project_l1(v: torch.Tensor, t: float) -> torch.Tensor:
@@ -255,8 +245,7 @@ def constrained_l1(
     t = check_positive("t", t)
     tol = check_positive("tol", tol)
     max_iter = check_positive_int("max_iter", max_iter)
-    if not isinstance(strict, bool):  # TODO(merge): _validation.check_bool
-        raise ValueError(f"strict must be True or False; got {strict!r}")
+    strict = check_bool("strict", strict)
     start = time.perf_counter()
     Xc, yc, xm, ym = centre(X, y)
     d = X.shape[1]

@@ -38,7 +38,7 @@ import torch
 
 from ._centring import EPS, centre, centred_svd
 from ._results import FrozenResult
-from ._validation import check_data, check_positive
+from ._validation import check_bool, check_data, check_positive
 from .errors import report_nonconvergence
 
 _BOX = 40.0  # search box: log sigma and log noise within +-40 of the data's own scales
@@ -251,8 +251,7 @@ def maximize_evidence(
     sigma0 = check_positive("sigma0", sigma0)
     if noise0 is not None:
         noise0 = check_positive("noise0", noise0)
-    if not isinstance(strict, bool):  # TODO(merge): _validation.check_bool
-        raise ValueError(f"strict must be True or False; got {strict!r}")
+    strict = check_bool("strict", strict)
     _check_bounded(sp)
 
     sd_y = math.sqrt(sp.yc2 / n)

@@ -9,7 +9,7 @@ import pyro
 import pyro.distributions as dist
 import torch
 
-from ._validation import check_positive
+from ._validation import check_scale
 
 
 @dataclass(frozen=True)
@@ -23,7 +23,7 @@ class GaussianNoise:
     noise: float
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "noise", check_positive("noise", self.noise))
+        object.__setattr__(self, "noise", check_scale("noise", self.noise, 2))
 
     @property
     def loss_weight(self) -> float:

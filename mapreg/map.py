@@ -75,7 +75,7 @@ from pyro import poutine
 
 from ._l1qp import newton_step, solve_l1_qp
 from ._results import FrozenResult
-from ._validation import check_data, check_positive, check_positive_int
+from ._validation import check_bool, check_data, check_positive, check_positive_int, check_vector
 from .errors import report_nonconvergence
 from .likelihoods import GaussianNoise
 from .models import INTERCEPT_SITE, OBS_SITE, WEIGHT_SITE, linear_model, pyro_session
@@ -380,6 +380,7 @@ def map_estimate(
     _check_prior(prior)
     tol = check_positive("tol", tol)
     max_iter = check_positive_int("max_iter", max_iter)
+    strict = check_bool("strict", strict)
     lik = GaussianNoise(noise)
     start = time.perf_counter()
     with pyro_session():
@@ -443,7 +444,7 @@ def map_optimality(X, y, prior: Prior, noise: float, coef, intercept: float, *,
     _check_prior(prior)
     tol = check_positive("tol", tol)
     n, d = X.shape
-    w = _check_coef(coef, d, X.dtype)
+    w = check_vector("coef", coef, d)
     with pyro_session():
         lj = _LogJoint(linear_model(prior, GaussianNoise(noise)), X, y, prior)
         a = float(intercept) - lj.y_mean + lj.x_mean @ w
@@ -456,13 +457,6 @@ def _check_prior(prior) -> None:
         raise ValueError(f"prior must be a mapreg Prior (e.g. Laplace(b=0.5)); got {prior!r}")
     if not prior.smooth and not callable(getattr(prior, "prox", None)):
         raise ValueError(f"the MAP engine needs a proximal operator for the non-smooth {prior}")
-
-
-def _check_coef(coef, d: int, dtype) -> torch.Tensor:
-    w = torch.as_tensor(coef, dtype=dtype).reshape(-1)
-    if w.shape[0] != d:
-        raise ValueError(f"coef must have one entry per feature ({d}); got {w.shape[0]}")
-    return w
 
 
 def _run(lj: _LogJoint, prior: Prior, tol: float, max_iter: int):
@@ -590,7 +584,7 @@ def neg_log_joint(X, y, prior: Prior, noise: float, coef, intercept: float) -> f
     """
     X, y = check_data(X, y)
     _check_prior(prior)
-    w = _check_coef(coef, X.shape[1], X.dtype)
+    w = check_vector("coef", coef, X.shape[1])
     model = linear_model(prior, GaussianNoise(noise))
     with pyro_session(), torch.no_grad():
         tr = poutine.trace(poutine.condition(

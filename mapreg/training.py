@@ -36,6 +36,7 @@ from torch import nn
 from ._centring import EPS
 from ._results import FrozenResult
 from ._validation import (
+    check_bool,
     check_choice,
     check_data,
     check_nonnegative,
@@ -213,8 +214,7 @@ def train_penalized(
     lam = check_nonnegative("lam", lam)
     tol = check_positive("tol", tol)
     init_scale = check_nonnegative("init_scale", init_scale)
-    if not isinstance(strict, bool):  # TODO(merge): _validation.check_bool
-        raise ValueError(f"strict must be True or False; got {strict!r}")
+    strict = check_bool("strict", strict)
     if epochs is not None:
         epochs = check_positive_int("epochs", epochs)
     if lr is not None:
