@@ -74,9 +74,9 @@ class LagrangePicture(FrozenResult):
         return self.loss(W) + self.lam * self.penalty(W)
 
 
-def two_feature_data(X, y, noise, dataset: str):
+def two_feature_data(X, y, noise, dataset: str | None):
     """(X, y, noise) from the user or from a built-in data set; X must have two columns."""
-    X, y, noise, _ = resolve_data(X, y, noise, dataset)
+    X, y, noise, _ = resolve_data(X, y, noise, dataset, default="two_feature")
     if X.shape[1] != 2:
         raise ValueError(
             f"the 2-D picture needs exactly two features (X of shape (n, 2)); got X with "
@@ -93,7 +93,7 @@ def lagrangian_picture(
     X=None,
     y=None,
     noise: float | None = None,
-    dataset: str = "two_feature",
+    dataset: str | None = None,
     n_path: int = 80,
 ) -> LagrangePicture:
     """Compute the Lagrangian picture for a two-feature problem (see the module docstring)."""

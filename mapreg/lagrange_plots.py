@@ -183,7 +183,7 @@ def plot_lagrangian(
     X=None,
     y=None,
     noise: float | None = None,
-    dataset: str = "two_feature",
+    dataset: str | None = None,
     ax: Axes | None = None,
 ) -> Figure:
     """The constrained-vs-penalized picture for a two-feature problem, from computed numbers.
@@ -204,7 +204,7 @@ def plot_l1_vs_l2(
     X=None,
     y=None,
     noise: float | None = None,
-    dataset: str = "two_feature",
+    dataset: str | None = None,
 ) -> Figure:
     """L2 disk and L1 diamond side by side on the same data: "why L1 gives zeros".
 
@@ -237,7 +237,7 @@ def plot_posterior(
     X=None,
     y=None,
     noise: float | None = None,
-    dataset: str = "two_feature",
+    dataset: str | None = None,
     ax: Axes | None = None,
 ) -> Figure:
     """The same geometry as a posterior: Pyro's log-likelihood, log-prior and log-posterior.
@@ -324,7 +324,7 @@ def plot_path(
     X=None,
     y=None,
     noise: float | None = None,
-    dataset: str = "default",
+    dataset: str | None = None,
     lams=None,
     n_lams: int = 40,
     ax: Axes | None = None,
@@ -348,7 +348,7 @@ def plot_path(
     else:
         prior_cls = PRIORS[check_choice("prior", prior, PRIORS)]
         marked = None if sigma is None and b is None else make_prior(prior, sigma=sigma, b=b)
-    X, y, noise, _ = resolve_data(X, y, noise, dataset)
+    X, y, noise, _ = resolve_data(X, y, noise, dataset, default="default")
     if isinstance(n_lams, bool) or not isinstance(n_lams, int) or n_lams < 2:
         raise ValueError(f"n_lams must be an integer >= 2; got {n_lams!r}")
     if lams is None:
