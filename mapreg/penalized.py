@@ -354,7 +354,8 @@ class _WorkingSet:
     """The outer loop of :func:`lasso` on unit-norm centred columns ``Xn`` with weights
     ``lam_w``: min 1/2 ||yc - Xn v||^2 + sum_j lam_w[j] |v_j|."""
 
-    P0 = 10  # size of the first working set
+    P0 = 10  # size of the first working set, and of the first batch joining A
+    FULL_GRAM = 2e8  # W = all columns from the start when the Gram costs n d^2 <= this
     RATIO = 10.0  # lam decreases by this factor from one continuation stage to the next
     DIRECT = 25  # steps allowed to the direct attempt (n > d) before continuation
 
@@ -365,6 +366,8 @@ class _WorkingSet:
         self.R = torch.zeros(0, Xn.shape[1], dtype=Xn.dtype)  # rows W of Xn' Xn
         self.G = self.R[:, self.W]
         self.b = Xn.T @ yc
+        n, d = Xn.shape
+        self.p0 = d if n * d * d <= self.FULL_GRAM else self.P0  # size of the first W
         self.ynorm = float(yc.norm())
         self.steps = 0
         self.cert = self.certify(self.v, lam_w)
@@ -399,17 +402,17 @@ class _WorkingSet:
         within ``DIRECT`` steps; otherwise (or if that budget runs out) by continuation:
         solve at lam_max / 10, lam_max / 100, ... (each warm-started) and then at lam."""
         n, d = self.Xn.shape
-        if n > d and (self.solve(self.lam_w, min(max_iter, self.DIRECT), final=True)
+        if n > d and (self.solve(self.lam_w, min(max_iter, self.DIRECT), True, self.Xn.shape[1])
                       or self.steps >= max_iter):
             return
         self.v = torch.zeros_like(self.v)
         f = float((self.b.abs() / self.lam_w).max()) / self.RATIO  # lam_max / lam / 10
         while f > 1.0 and self.steps < max_iter:
-            self.solve(f * self.lam_w, max_iter, final=False)
+            self.solve(f * self.lam_w, max_iter, False, self.P0)
             f /= self.RATIO
-        self.solve(self.lam_w, max_iter, final=True)
+        self.solve(self.lam_w, max_iter, True, self.P0)
 
-    def solve(self, lam_w: torch.Tensor, max_iter: int, final: bool) -> bool:
+    def solve(self, lam_w: torch.Tensor, max_iter: int, final: bool, batch0: int) -> bool:
         """Grow W and solve on it exactly until nothing outside W violates its optimality
         condition beyond rounding; at the final lam, then try one refinement step if the
         gap is above tol * primal. False if it ran out of steps first."""
@@ -421,10 +424,11 @@ class _WorkingSet:
                 excess[self.W] = -math.inf
                 out = (excess > 0).nonzero().squeeze(1)
                 if out.numel():
-                    # most violated first; at most max(10, |W|, min(n, d)) at a time (an
+                    # most violated first: 10 from w = 0, then at most max(|W|, n) (an
                     # exact solution has at most min(n - 1, d) non-zeros)
                     order = torch.argsort(cert.g[out].abs() / lam_w[out], descending=True)
-                    self.grow(out[order[: max(self.P0, self.W.numel(), min(self.Xn.shape))]])
+                    cap = max(self.W.numel(), self.Xn.shape[0]) if self.W.numel() else self.p0
+                    self.grow(out[order[:cap]])
                 elif (final and not refined and self.W.numel()
                       and cert.gap > self.tol * cert.primal):
                     # one refinement step on the support, with the gradient from X (not
@@ -442,7 +446,7 @@ class _WorkingSet:
                     finished = True
                     break
             vW, steps = _active_set(self.G, self.b[self.W], lam_w[self.W], self.v[self.W],
-                                    max_iter - self.steps)
+                                    max_iter - self.steps, batch0)
             self.steps += steps
             self.v = torch.zeros_like(self.v)
             self.v[self.W] = vW
@@ -480,13 +484,12 @@ def _refine(G, lam, v, g) -> torch.Tensor | None:
 _RANK_TOL = 1e-13  # a Cholesky pivot of the unit-diagonal Gram below this: dependent column
 
 
-def _active_set(G, b, lam, v, max_steps: int) -> tuple[torch.Tensor, int]:
+def _active_set(G, b, lam, v, max_steps: int, batch0: int) -> tuple[torch.Tensor, int]:
     """Exact minimiser of f(v) = 1/2 v'Gv - b'v + sum_j lam_j |v_j| (G the unit-diagonal
     Gram of the working set) by the sign-pattern active-set method of :func:`lasso`, from
     ``v`` (whose support must have linearly independent columns). Returns (v, steps)."""
     v = v.clone()
-    k = b.numel()
-    batch, stationary, steps = k, False, 0
+    single, stationary, steps = False, False, 0
     while steps < max_steps:
         A = v.nonzero().squeeze(1)
         g = b - G @ v
@@ -497,6 +500,7 @@ def _active_set(G, b, lam, v, max_steps: int) -> tuple[torch.Tensor, int]:
             cand = (excess > 0).nonzero().squeeze(1)
             if cand.numel() == 0:
                 break
+            batch = 1 if single else max(batch0, A.numel())
             cand = cand[torch.argsort(g[cand].abs() / lam[cand], descending=True)][:batch]
             B = torch.cat([A, cand])
             s = torch.cat([v[A].sign(), g[cand].sign()])
@@ -535,7 +539,7 @@ def _active_set(G, b, lam, v, max_steps: int) -> tuple[torch.Tensor, int]:
         if bool((u * wB > 0)[~new].all()) and torch.equal(u[new].sign(), s[new]):
             v[B] = u  # no sign change on the way: the fixed-sign minimiser is the step
             stationary = True
-            batch = min(2 * batch, k)
+            single = False
             continue
         # two candidates: the exact line-search point towards u (signs may flip on the
         # way), and the first minimum along the projected path (a coefficient that reaches
@@ -548,8 +552,8 @@ def _active_set(G, b, lam, v, max_steps: int) -> tuple[torch.Tensor, int]:
         d_line = _change(line, wB, gB, GB, lamB) if t > 0 else 0.0
         d_path = _change(path, wB, gB, GB, lamB)
         if min(d_line, d_path) >= 0.0:
-            if stationary and batch > 1:
-                batch = 1  # several joining at once gave no descent: one at a time
+            if stationary and not single:
+                single = True  # several joining at once gave no descent: one at a time
                 continue
             break  # no descent: rounding level
         v[B] = path if d_path < d_line else line
@@ -565,41 +569,56 @@ def _change(x, w, g, G, lam) -> float:
 
 
 def _path_search(w, p, s, lam, G, g) -> torch.Tensor:
-    """First local minimum of f along the projected path x(t) = w + t p in which every
+    """First local minimum of f along the projected path x(t) = w + t p on which every
     coefficient that reaches 0 (or, for w_j = 0, would start with the sign opposite to
-    s_j) stays at 0 (f(x) = 1/2 x'Gx - b'x + sum lam_j |x_j|, g = b - Gw)."""
-    x = w.clone()
+    s_j) stays at 0; f(x) = 1/2 x'Gx - b'x + sum lam_j |x_j| and g = b - Gw.
+
+    With tau_j the time coefficient j reaches 0, x(t) = w + min(t, tau) p, and between
+    consecutive kinks d f(x(t)) / dt = gamma_m t + kappa_m with gamma_m, kappa_m sums over
+    the coefficients frozen so far -- prefix sums, so all pieces are evaluated at once."""
     tau = torch.where(w * p < 0, -w / p, math.inf)
     tau = torch.where((w == 0) & (p.sign() != s), 0.0, tau)
-    d = torch.where(tau > 0, p, 0.0)
+    p0 = torch.where(tau > 0, p, 0.0)
     sigma = torch.where(w != 0, w.sign(), s)
-    grad = -g  # gradient of the smooth part at x
-    q = G @ d
-    order = torch.argsort(tau)
-    taus = tau[order].tolist()
-    t, m = 0.0, 0
-    while m < len(taus) and taus[m] == 0.0:
-        m += 1
-    while True:
-        slope = float(grad @ d) + float((lam * sigma * d).sum())
-        if slope >= 0.0:
-            return x
-        gamma = float(d @ q)
-        nxt = taus[m] if m < len(taus) else math.inf
-        step = -slope / gamma if gamma > 0 else math.inf
-        if t + step < nxt or math.isinf(nxt):
-            if math.isinf(step):
-                return x  # unbounded below: cannot happen for a lasso
-            return x + step * d
-        x = x + (nxt - t) * d
-        grad = grad + (nxt - t) * q
-        t = nxt
-        while m < len(taus) and taus[m] == t:
-            j = int(order[m])
-            x[j] = 0.0
-            q = q - d[j] * G[j]  # G is symmetric: row j is column j
-            d[j] = 0.0
-            m += 1
+    Gp = G @ p0
+    # kinks up to t = 1 (the coefficients whose sign the step would flip); the path is
+    # followed no further than the next kink
+    C = ((tau > 0) & (tau <= 1.0)).nonzero().squeeze(1)
+    last = float(tau[tau > 1.0].min()) if bool((tau > 1.0).any()) else math.inf
+    tc, order = torch.sort(tau[C])
+    C = C[order]
+    pc = p0[C]
+    M = pc[:, None] * G[C][:, C] * pc[None, :]  # M_il = p_i G_il p_l, in kink order
+    low = torch.tril(M, -1)
+    diag = M.diagonal()
+    zero = tc.new_zeros(1)
+
+    def prefix(x: torch.Tensor) -> torch.Tensor:  # [0, x_1, x_1 + x_2, ...]
+        return torch.cat([zero, torch.cumsum(x, 0)])
+
+    gamma = float(p0 @ Gp) - 2 * prefix(pc * Gp[C]) + prefix(2 * low.sum(1) + diag)
+    kappa = (
+        float((lam * sigma * p0).sum() - g @ p0)
+        + prefix(g[C] * pc - lam[C] * sigma[C] * pc + tc * pc * Gp[C])
+        - prefix(tc * low.sum(1) + low @ tc + tc * diag)
+    )
+    gamma = gamma.clamp(min=0.0)
+    starts = torch.cat([zero, tc])
+    ends = torch.cat([tc, tc.new_tensor([last])])
+    at_end = torch.where(torch.isinf(ends), torch.where(gamma > 0, math.inf, kappa),
+                         gamma * ends + kappa)
+    reach = (at_end >= 0).nonzero()
+    if reach.numel() == 0:
+        t = last  # still downhill at the next kink: stop there (inf cannot happen)
+        if math.isinf(t):
+            return w.clone()
+    else:
+        m = int(reach[0])
+        t = float(starts[m])
+        if float(gamma[m]) > 0:
+            t = max(t, -float(kappa[m]) / float(gamma[m]))
+    x = w + torch.minimum(tau, torch.tensor(t, dtype=w.dtype)) * p0
+    return torch.where(tau <= t, 0.0, x)
 
 
 def _line_search(w, p, lam, a: float, beta: float) -> tuple[float, torch.Tensor]:
