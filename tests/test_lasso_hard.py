@@ -116,7 +116,7 @@ def lbfgsb(X, y, lam):
 
     res = minimize(fun, np.zeros(2 * d), jac=True, method="L-BFGS-B",
                    bounds=[(0, None)] * (2 * d),
-                   options={"ftol": 1e-16, "gtol": 1e-14, "maxiter": 20_000, "maxcor": 30})
+                   options={"ftol": 1e-16, "gtol": 1e-14, "maxiter": 3000, "maxcor": 30})
     return res.x[:d] - res.x[d:]
 
 
