@@ -407,7 +407,7 @@ class _WorkingSet:
             return
         self.v = torch.zeros_like(self.v)
         f = float((self.b.abs() / self.lam_w).max()) / self.RATIO  # lam_max / lam / 10
-        while f > 1.0 and self.steps < max_iter:
+        while f > 2.0 and self.steps < max_iter:
             self.solve(f * self.lam_w, max_iter, False, self.P0)
             f /= self.RATIO
         self.solve(self.lam_w, max_iter, True, self.P0)
@@ -417,6 +417,7 @@ class _WorkingSet:
         condition beyond rounding; at the final lam, then try one refinement step if the
         gap is above tol * primal. False if it ran out of steps first."""
         refined, solved, finished = False, self.W.numel() == 0, False
+        stationary = False  # v is a fixed-sign minimum on its support (for this lam_w)
         cert = self.certify(self.v, lam_w)
         while self.steps < max_iter:
             if solved:
@@ -445,8 +446,9 @@ class _WorkingSet:
                 else:
                     finished = True
                     break
-            vW, steps = _active_set(self.G, self.b[self.W], lam_w[self.W], self.v[self.W],
-                                    max_iter - self.steps, batch0)
+            vW, steps, stationary = _active_set(
+                self.G, self.b[self.W], lam_w[self.W], self.v[self.W], max_iter - self.steps,
+                batch0, stationary)
             self.steps += steps
             self.v = torch.zeros_like(self.v)
             self.v[self.W] = vW
@@ -484,12 +486,15 @@ def _refine(G, lam, v, g) -> torch.Tensor | None:
 _RANK_TOL = 1e-13  # a Cholesky pivot of the unit-diagonal Gram below this: dependent column
 
 
-def _active_set(G, b, lam, v, max_steps: int, batch0: int) -> tuple[torch.Tensor, int]:
+def _active_set(
+    G, b, lam, v, max_steps: int, batch0: int, stationary: bool
+) -> tuple[torch.Tensor, int, bool]:
     """Exact minimiser of f(v) = 1/2 v'Gv - b'v + sum_j lam_j |v_j| (G the unit-diagonal
     Gram of the working set) by the sign-pattern active-set method of :func:`lasso`, from
     ``v`` (whose support must have linearly independent columns). Returns (v, steps)."""
     v = v.clone()
-    single, stationary, steps = False, False, 0
+    single, steps = False, 0
+    stationary = stationary or not bool(v.any())
     while steps < max_steps:
         A = v.nonzero().squeeze(1)
         g = b - G @ v
@@ -499,7 +504,7 @@ def _active_set(G, b, lam, v, max_steps: int, batch0: int) -> tuple[torch.Tensor
             excess[A] = -math.inf
             cand = (excess > 0).nonzero().squeeze(1)
             if cand.numel() == 0:
-                break
+                return v, steps, True
             batch = 1 if single else max(batch0, A.numel())
             cand = cand[torch.argsort(g[cand].abs() / lam[cand], descending=True)][:batch]
             B = torch.cat([A, cand])
@@ -531,7 +536,14 @@ def _active_set(G, b, lam, v, max_steps: int, batch0: int) -> tuple[torch.Tensor
             v[B] = wB
             stationary = False
             continue
-        B, s, L, GB = B[:i], s[:i], L[:i, :i], GB[:i, :i]
+        if i < B.numel():
+            # a joining column dependent on B[:i] (e.g. the twin of another): keep the
+            # joining columns that stay independent, one after the other
+            keep = torch.cat([torch.arange(i), i + _independent(GB, L, i)])
+            GK = GB[keep][:, keep]
+            LK, info = torch.linalg.cholesky_ex(GK)
+            B, s, GB, L = (B[keep], s[keep], GK, LK) if int(info) == 0 else (
+                B[:i], s[:i], GB[:i, :i], L[:i, :i])
         u = _chol_solve(L, b[B] - lam[B] * s)
         wB, gB, lamB = v[B], g[B], lam[B]
         p = u - wB
@@ -558,7 +570,23 @@ def _active_set(G, b, lam, v, max_steps: int, batch0: int) -> tuple[torch.Tensor
             break  # no descent: rounding level
         v[B] = path if d_path < d_line else line
         stationary = False
-    return v, steps
+    return v, steps, False
+
+
+def _independent(GB: torch.Tensor, L: torch.Tensor, i: int) -> torch.Tensor:
+    """Positions j >= i (relative to i, in order) of the columns of B that stay linearly
+    independent when added one after the other to B[:i] (whose Cholesky factor is
+    L[:i, :i]): a greedy Cholesky on the Schur complement, skipping pivots <= 1e-10."""
+    W = torch.linalg.solve_triangular(L[:i, :i], GB[:i, i:], upper=False)
+    S = GB[i:, i:] - W.T @ W
+    keep = []
+    for j in range(S.shape[0]):
+        piv = float(S[j, j])
+        if piv > 1e-10:
+            keep.append(j)
+            col = S[j:, j] / math.sqrt(piv)
+            S[j:, j:] -= torch.outer(col, col)
+    return torch.tensor(keep, dtype=torch.long)
 
 
 def _change(x, w, g, G, lam) -> float:

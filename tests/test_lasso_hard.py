@@ -29,14 +29,27 @@ import warnings
 
 import numpy as np
 import pytest
+import torch
 from scipy.optimize import minimize
 from sklearn.exceptions import ConvergenceWarning as SkConvergenceWarning
 from sklearn.linear_model import Lasso, LassoLars
+from threadpoolctl import threadpool_limits
 
 from mapreg import ConvergenceWarning
 from mapreg.penalized import lasso, lasso_lam_max
 
 EPS = np.finfo(float).eps
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """One BLAS / torch thread: these problems are small, and on a busy machine spinning
+    worker threads make them slower by orders of magnitude."""
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    with threadpool_limits(1):
+        yield
+    torch.set_num_threads(old)
 
 
 # ----------------------------------------------------------------------------- references
