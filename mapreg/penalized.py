@@ -489,36 +489,34 @@ _RANK_TOL = 1e-13  # a Cholesky pivot of the unit-diagonal Gram below this: depe
 def _active_set(
     G, b, lam, v, max_steps: int, batch0: int, stationary: bool
 ) -> tuple[torch.Tensor, int, bool]:
-    """Exact minimiser of f(v) = 1/2 v'Gv - b'v + sum_j lam_j |v_j| (G the unit-diagonal
-    Gram of the working set) by the sign-pattern active-set method of :func:`lasso`, from
-    ``v`` (whose support must have linearly independent columns). Returns (v, steps)."""
+    """Exact minimiser of f(v) = 1/2 v'Gv - b'v + sum_j lam_j |v_j| on a working set (G its
+    unit-diagonal Gram matrix, b = Xn_W' yc) by the sign-pattern active-set method of
+    :func:`lasso`, from ``v``, whose non-zero columns must be linearly independent
+    (``stationary``: v is already the fixed-sign minimum on its support). At most
+    max(batch0, |A|) columns join A at a time. Returns (v, steps, v is stationary)."""
     v = v.clone()
+    slack = 8 * _EPS * float(b.abs().max())  # rounding of g_j = b_j - G_j v, with |v|_1
     single, steps = False, 0
     stationary = stationary or not bool(v.any())
     while steps < max_steps:
         A = v.nonzero().squeeze(1)
         g = b - G @ v
+        B, s = A, v[A].sign()
         if stationary:
-            thr = lam + 8 * _EPS * (float(b.abs().max()) + float(v.abs().sum()))
-            excess = g.abs() - thr
+            # the columns violating |g_j| <= lam_j beyond rounding join, most violated first
+            excess = g.abs() - lam - (slack + 8 * _EPS * float(v.abs().sum()))
             excess[A] = -math.inf
             cand = (excess > 0).nonzero().squeeze(1)
             if cand.numel() == 0:
                 return v, steps, True
-            batch = 1 if single else max(batch0, A.numel())
-            cand = cand[torch.argsort(g[cand].abs() / lam[cand], descending=True)][:batch]
-            B = torch.cat([A, cand])
-            s = torch.cat([v[A].sign(), g[cand].sign()])
-        else:
-            B, s = A, v[A].sign()
+            cand = cand[torch.argsort(g[cand].abs() / lam[cand], descending=True)]
+            cand = cand[: 1 if single else max(batch0, A.numel())]
+            B, s = torch.cat([A, cand]), torch.cat([s, g[cand].sign()])
         steps += 1
-        GB = G.index_select(0, B).index_select(1, B)
+        GB = G[B][:, B]
         L, info = torch.linalg.cholesky_ex(GB)
-        ok = torch.diagonal(L) ** 2 > _RANK_TOL
-        if int(info) > 0:
-            ok[int(info) - 1:] = False
-        i = int(ok.logical_not().nonzero()[0]) if not bool(ok.all()) else B.numel()
-        if i <= A.numel() and i < B.numel():
+        i = _first_dependent(L, int(info))
+        if i < B.numel() and i <= A.numel():
             # column B[i] is dependent on B[:i]: along the null vector p of X_B[:i+1] the
             # residual is fixed and ||v||_1 piecewise linear; at most one of +-p is downhill
             B = B[: i + 1]
@@ -545,22 +543,19 @@ def _active_set(
             B, s, GB, L = (B[keep], s[keep], GK, LK) if int(info) == 0 else (
                 B[:i], s[:i], GB[:i, :i], L[:i, :i])
         u = _chol_solve(L, b[B] - lam[B] * s)
-        wB, gB, lamB = v[B], g[B], lam[B]
-        p = u - wB
-        new = wB == 0
-        if bool((u * wB > 0)[~new].all()) and torch.equal(u[new].sign(), s[new]):
+        if torch.equal(u.sign(), s):
             v[B] = u  # no sign change on the way: the fixed-sign minimiser is the step
-            stationary = True
-            single = False
+            stationary, single = True, False
             continue
         # two candidates: the exact line-search point towards u (signs may flip on the
         # way), and the first minimum along the projected path (a coefficient that reaches
         # 0 stays there); keep the lower objective
+        wB, gB, lamB = v[B], g[B], lam[B]
+        p = u - wB
         t, hit = _line_search(wB, p, lamB, max(float(p @ (GB @ p)), 0.0), float(gB @ p))
         line = wB + t * p
         line[hit] = 0.0
         path = _path_search(wB, p, s, lamB, GB, gB)
-
         d_line = _change(line, wB, gB, GB, lamB) if t > 0 else 0.0
         d_path = _change(path, wB, gB, GB, lamB)
         if min(d_line, d_path) >= 0.0:
@@ -571,6 +566,16 @@ def _active_set(
         v[B] = path if d_path < d_line else line
         stationary = False
     return v, steps, False
+
+
+def _first_dependent(L: torch.Tensor, info: int) -> int:
+    """The first column whose Cholesky pivot (squared) is <= _RANK_TOL -- numerically
+    dependent on the columns before it -- or the number of columns if none is."""
+    d2 = torch.diagonal(L) ** 2
+    bad = ~(d2 > _RANK_TOL)  # NaN after a failed factorization counts as bad
+    if info > 0:
+        bad[info - 1:] = True
+    return int(bad.nonzero()[0]) if bool(bad.any()) else L.shape[0]
 
 
 def _independent(GB: torch.Tensor, L: torch.Tensor, i: int) -> torch.Tensor:
