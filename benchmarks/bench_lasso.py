@@ -36,7 +36,8 @@ import warnings
 
 def _args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--quick", action="store_true", help="two small designs (smoke test)")
+    p.add_argument("--quick", action="store_true",
+                   help="two small designs, one repeat (smoke test)")
     p.add_argument("--threads", type=int, default=1, help="torch and BLAS threads (1)")
     p.add_argument("--repeats", type=int, default=5, help="timings: best of this many")
     p.add_argument("--slow", type=float, default=2.0, help="no repeats above this (s)")
@@ -211,6 +212,7 @@ def main(args: argparse.Namespace) -> int:
     if args.quick:
         designs = [("gauss", gauss, 20, 200), ("equicorr", equicorr, 40, 60)]
         fracs = (1e-2, 1e-6)
+        args.repeats = 1
     else:
         designs = [("gauss", gauss, n, d) for n, d in SIZES] + list(HOSTILE)
         fracs = FRACS

@@ -61,8 +61,8 @@ class PenalizedResult(FrozenResult):
         Lasso: the smallest lam for which w = 0 (max_j |x_j . (y - mean y)| with centred
         columns); ridge: ``inf``.
     iterations
-        Lasso: active-set steps (one linear solve and one exact line search each); 0 for
-        the closed form.
+        Lasso: active-set steps (each one Cholesky factorisation and solve, plus a line
+        search); 0 for ridge.
     converged
         Lasso: whether the duality gap passed the test ``duality_gap <= gap_tolerance``;
         ridge: always True.
@@ -159,8 +159,9 @@ def ridge(X, y, lam: float) -> PenalizedResult:
     X, y = check_data(X, y)
     lam = check_nonnegative("lam", lam)
     start = time.perf_counter()
-    Xc, yc, xm, ym = _center(X, y)
     n, d = X.shape
+    xm, ym = _center_(X, y)  # X, y are private copies (check_data)
+    Xc, yc = X, y
     w, method = None, "closed-form"
     if lam > 0.0:
         A = Xc.T @ Xc if n >= d else Xc @ Xc.T
@@ -179,9 +180,10 @@ def ridge(X, y, lam: float) -> PenalizedResult:
             f = s / (s * s + lam)
         w = Vh.T @ (f * (U.T @ yc))
     c = float(ym - xm @ w)
-    grad = -(Xc.T @ (yc - Xc @ w)) + lam * w
+    r = yc - Xc @ w
+    grad = -(Xc.T @ r) + lam * w
+    obj = 0.5 * float(r @ r) + 0.5 * lam * float(w @ w)  # c at its optimum
     wall = time.perf_counter() - start
-    obj = canonical_objective(X, y, w, c, "ridge", lam)
     return PenalizedResult(
         w, c, "ridge", lam, obj, float(grad.abs().max()), float("inf"), 0, True, wall, method
     )
@@ -254,27 +256,36 @@ def lasso(
 
     **Algorithm.** X and y are centred (two-pass means) and the columns scaled to unit
     norm, which makes the problem a lasso with weights lam / ||Xc_j|| (all-zero centred
-    columns get w_j = 0). The sub-problem on a working set W of columns is solved exactly
-    on its Gram matrix by a sign-pattern active-set method: for active set A and signs s the
-    fixed-sign quadratic is minimised by a Cholesky solve; if no sign changes on the way
-    there it is the step, otherwise the better of the exact line-search minimum towards it
-    (the objective is convex and piecewise quadratic along the line) and the first minimum
-    along the projected path (coefficients reaching 0 stay at 0). At a fixed-sign minimum
-    the columns of W violating |g_j| <= lam join A (all at once; one at a time if that gives
-    no decrease). A joining column that is linearly dependent on A (duplicated columns,
-    n < d) needs no singular solve: along the null vector of [X_A, x_j] the residual is
-    fixed and ||w||_1 is piecewise linear, so the method moves downhill until a coefficient
-    of A reaches 0 and leaves. So X_A always has full column rank (at most
-    rank(Xc) <= min(n - 1, d) non-zeros) and each step decreases the objective. The
-    working set starts with the 10 columns of largest |g_j| ||Xc_j|| and grows by the
-    columns violating their condition (most violated first) until none does. For n > d the
-    problem at lam is solved directly (25 steps at most); otherwise, or when that budget
-    runs out, by continuation: solving at lam_max / 10, lam_max / 100, ..., then lam, each
-    warm-started from the last (near interpolation, n < d and lam small, the direct route
-    would wander through many sign patterns). At lam the loop stops when gap <= tol * P(w),
-    or when W is solved, nothing outside W violates its condition beyond rounding, and one
-    refinement step (a Newton step on the support with g computed from X rather than the
-    Gram matrix) has been tried; the test above then decides ``converged``.
+    columns get w_j = 0).
+
+    * *Exact sub-problem.* On a working set W of columns the problem is solved exactly on
+      its Gram matrix by a sign-pattern active-set method. For the active set A and signs s
+      the fixed-sign quadratic is minimised by a Cholesky solve; if no sign changes on the
+      way there, that minimum is the step; otherwise the step goes to the better of the
+      exact line-search minimum towards it (the objective is convex and piecewise quadratic
+      along the line) and the first minimum along the projected path (on which
+      coefficients that reach 0 stay at 0). At a fixed-sign minimum the columns of W that
+      violate |g_j| <= lam beyond rounding join A, most violated first, at most
+      max(10, |A|) at a time (one at a time if that gives no decrease).
+    * *Rank deficiency.* A joining column linearly dependent on A (duplicated columns,
+      n < d) needs no singular solve: along the null vector of [X_A, x_j] the residual is
+      fixed and ||w||_1 is piecewise linear, so the method moves downhill until a
+      coefficient of A reaches 0 and leaves (a simplex-like swap); joining columns
+      dependent on each other are thinned by a greedy Cholesky of their Schur complement.
+      So X_A always has full column rank (at most rank(Xc) <= min(n - 1, d) non-zeros),
+      and every step decreases the objective.
+    * *Working set.* W starts as all columns when the Gram matrix is cheap (n d^2 <= 2e8),
+      otherwise as the 10 most violating ones, and grows by the violators outside it
+      (most violated first, at most max(|W|, n) at a time) until there are none.
+    * *Continuation.* For n > d the problem is solved directly at lam, all violators
+      joining at once (25 steps at most). Otherwise, or if that budget runs out, it is
+      solved at lam_max / 10, lam_max / 100, ... and then at lam, each warm-started from the
+      last: near interpolation (n < d, small lam) the direct route wanders through many sign
+      patterns, while consecutive solutions on the path differ in few.
+    * *Stop.* At lam the loop ends when W is solved and nothing outside W violates its
+      condition beyond rounding; if the gap is then above tol * P(w), one refinement step
+      (a Newton step on the support with g computed from X, not from the Gram matrix) is
+      tried. The test above decides ``converged``.
 
     When the lasso solution is not unique (duplicated or collinear columns, ties with
     n < d) any minimiser may be returned: the objective is optimal, and the coefficients

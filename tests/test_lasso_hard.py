@@ -25,7 +25,10 @@ Tolerances come from the method, not from what passes:
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -419,3 +422,15 @@ def test_converged_is_never_claimed_at_a_suboptimal_point():
             assert P - P_star <= res.gap_tolerance + final.gap_tolerance
         else:
             assert res.duality_gap > res.gap_tolerance
+
+
+def test_benchmark_quick_mode_runs_and_writes_the_table(tmp_path):
+    """benchmarks/bench_lasso.py keeps working (timings are not asserted)."""
+    bench = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_lasso.py"
+    out = tmp_path / "table.md"
+    proc = subprocess.run([sys.executable, str(bench), "--quick", "--out", str(out)],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    rows = [line for line in out.read_text().splitlines() if line.startswith("| gauss")
+            or line.startswith("| equicorr")]
+    assert len(rows) == 4 and all("| y/" in row for row in rows)  # mapreg converged
