@@ -240,19 +240,21 @@ def lasso(
     bounds the suboptimality: P(w) - min P <= gap. The result is ``converged`` iff
 
         gap <= max(tol * P(w), floor),
-        floor = 4 e (sum_j ||Xc_j|| |w_j| + ||w||_1 max_{j in B} ||Xc_j||),
-        e = eps (sqrt((|S| + 1) / n) (||yc|| + sum_j ||Xc_j|| |w_j|) + sqrt(n) ||r||),
+        floor = 4 e (W1 + ||w||_1 max_{j in B} ||Xc_j||),
+        e = eps (W2 + sqrt((|S| + 1) / n) (||yc|| + W1) + sqrt(n) ||r||),
+        W1 = sum_j ||Xc_j|| |w_j|,   W2 = (sum_j ||Xc_j||^2 w_j^2)^(1/2),
 
-    with eps the float64 machine epsilon, S the support of w and B the columns on the
-    dual boundary, |g_j| >= lam - 2 e ||Xc_j||. Here e ||Xc_j|| is the typical size of the
-    rounding error in the computed g_j (r is a sum of |S| + 1 vectors of norm at most
-    ||yc|| and ||Xc_j|| |w_j|; rounding errors of a k-term sum grow like sqrt(k) eps,
-    Higham & Mary 2019), and the floor is the error this induces in the computed gap
-    (through the terms w_j g_j and through alpha): a gap below it cannot be resolved in
-    float64. It decides only at small lam, where P(w) is tiny next to ||yc||^2 and the
-    optimality conditions |g_j| <= lam hold only to about e ||Xc_j|| / lam relative;
-    otherwise tol * P(w) does. Both sides are unchanged when y and lam are multiplied by
-    the same factor or a constant is added to y or to a column of X.
+    with eps the float64 machine epsilon, S the support of w and B the columns on the dual
+    boundary, |g_j| >= lam - 2 e ||Xc_j||. Here e ||Xc_j|| is the typical size of the
+    error in the computed g_j that float64 cannot avoid (rounding errors of a k-term sum
+    grow like sqrt(k) eps, Higham & Mary 2019): rounding w itself to float64 moves g_j by
+    about eps W2 ||Xc_j||, and r is a sum of |S| + 1 vectors of norm at most ||yc|| and
+    ||Xc_j|| |w_j|. The floor is the error this induces in the computed gap (through the
+    terms w_j g_j and through alpha): a gap below it cannot be resolved in float64. It
+    decides only at small lam, where P(w) is tiny next to ||yc||^2 and the optimality
+    conditions |g_j| <= lam hold only to about e ||Xc_j|| / lam relative; otherwise
+    tol * P(w) does. Both sides are unchanged when y and lam are multiplied by the same
+    factor or a constant is added to y or to a column of X.
 
     **Algorithm.** X and y are centred (two-pass means) and the columns scaled to unit
     norm, which makes the problem a lasso with weights lam / ||Xc_j|| (all-zero centred
@@ -396,7 +398,8 @@ class _WorkingSet:
         vsum = float(v.abs().sum())
         nnz = int((v != 0).sum())
         n = Xn.shape[0]
-        e = _EPS * (math.sqrt((nnz + 1) / n) * (self.ynorm + vsum) + math.sqrt(n * rr))
+        e = _EPS * (float(v.norm()) + math.sqrt((nnz + 1) / n) * (self.ynorm + vsum)
+                    + math.sqrt(n * rr))
         boundary = g.abs() >= lam_w - 2 * e
         lam_b = float(lam_w[boundary].min()) if bool(boundary.any()) else math.inf
         floor = 4 * e * (vsum + (pen / lam_b if pen > 0 else 0.0))
@@ -443,22 +446,27 @@ class _WorkingSet:
                     self.grow(out[order[:cap]])
                 elif (final and not refined and self.W.numel()
                       and cert.gap > self.tol * cert.primal):
-                    # one refinement step on the support, with the gradient from X (not
-                    # from the Gram matrix)
+                    # refinement: the active-set method once more, from the gradient
+                    # computed from X (b replaced by g + G v), which resolves what the
+                    # Gram matrix's rounding hides (e.g. nearly duplicated columns)
                     refined = True
-                    v = _refine(self.G, lam_w[self.W], self.v[self.W], cert.g[self.W])
-                    if v is not None:
-                        trial = self.v.clone()
-                        trial[self.W] = v
-                        new = self.certify(trial, lam_w)
-                        if new.gap < cert.gap:
-                            self.v, cert = trial, new
+                    vW, steps, _ = _active_set(
+                        self.G, cert.g[self.W], lam_w[self.W], self.v[self.W],
+                        cert.rounding, max_iter - self.steps, batch0, False)
+                    self.steps += steps
+                    trial = torch.zeros_like(self.v)
+                    trial[self.W] = vW
+                    new = self.certify(trial, lam_w)
+                    if new.gap < cert.gap:
+                        self.v, cert = trial, new
                     continue
                 else:
                     finished = True
                     break
+            vW, bW = self.v[self.W], self.b[self.W]
+            slack = 8 * _EPS * (float(bW.abs().max()) + float(vW.abs().sum()))
             vW, steps, stationary = _active_set(
-                self.G, self.b[self.W], lam_w[self.W], self.v[self.W], max_iter - self.steps,
+                self.G, bW - self.G @ vW, lam_w[self.W], vW, slack, max_iter - self.steps,
                 batch0, stationary)
             self.steps += steps
             self.v = torch.zeros_like(self.v)
@@ -476,46 +484,33 @@ def _chol_solve(L: torch.Tensor, rhs: torch.Tensor) -> torch.Tensor:
     return torch.linalg.solve_triangular(L.T, z, upper=True)[:, 0]
 
 
-def _refine(G, lam, v, g) -> torch.Tensor | None:
-    """One Newton step on the fixed-sign problem of the support of ``v``, with the accurate
-    gradient ``g``; None if it would change a sign."""
-    A = v.nonzero().squeeze(1)
-    if A.numel() == 0:
-        return None
-    s = v[A].sign()
-    L, info = torch.linalg.cholesky_ex(G[A][:, A])
-    if int(info) != 0:
-        return None
-    new = v[A] + _chol_solve(L, g[A] - lam[A] * s)
-    if not torch.equal(new.sign(), s):
-        return None
-    out = v.clone()
-    out[A] = new
-    return out
-
-
 _RANK_TOL = 1e-13  # a Cholesky pivot of the unit-diagonal Gram below this: dependent column
 
 
 def _active_set(
-    G, b, lam, v, max_steps: int, batch0: int, stationary: bool
+    G, g0, lam, v0, slack: float, max_steps: int, batch0: int, stationary: bool
 ) -> tuple[torch.Tensor, int, bool]:
     """Exact minimiser of f(v) = 1/2 v'Gv - b'v + sum_j lam_j |v_j| on a working set (G its
     unit-diagonal Gram matrix, b = Xn_W' yc) by the sign-pattern active-set method of
-    :func:`lasso`, from ``v``, whose non-zero columns must be linearly independent
-    (``stationary``: v is already the fixed-sign minimum on its support). At most
-    max(batch0, |A|) columns join A at a time. Returns (v, steps, v is stationary)."""
-    v = v.clone()
-    slack = 8 * _EPS * float(b.abs().max())  # rounding of g_j = b_j - G_j v, with |v|_1
+    :func:`lasso`, from ``v0``, whose non-zero columns must be linearly independent
+    (``stationary``: v0 is already the fixed-sign minimum on its support).
+
+    ``g0`` = b - G v0 is given, with rounding error ``slack``, and g = b - G v is updated as
+    g0 - G (v - v0) (iterative-refinement form: no cancellation between b and G v, so a
+    ``g0`` computed from X keeps its accuracy). A column violates |g_j| <= lam_j when the
+    excess is above slack + 8 eps ||v - v0||_1. At most max(batch0, |A|) columns join A at
+    a time. Returns (v, steps, v is stationary)."""
+    v = v0.clone()
     single, steps = False, 0
     stationary = stationary or not bool(v.any())
     while steps < max_steps:
         A = v.nonzero().squeeze(1)
-        g = b - G @ v
+        dv = v - v0
+        g = g0 - G @ dv
         B, s = A, v[A].sign()
         if stationary:
             # the columns violating |g_j| <= lam_j beyond rounding join, most violated first
-            excess = g.abs() - lam - (slack + 8 * _EPS * float(v.abs().sum()))
+            excess = g.abs() - lam - (slack + 8 * _EPS * float(dv.abs().sum()))
             excess[A] = -math.inf
             cand = (excess > 0).nonzero().squeeze(1)
             if cand.numel() == 0:
@@ -534,10 +529,11 @@ def _active_set(
             z = _chol_solve(L[:i, :i], GB[:i, i])
             p = torch.cat([-z, z.new_ones(1)])
             wB, gB = v[B], g[B]
-            t, hit = _line_search(wB, p, lam[B], 0.0, float(gB @ p))
+            a = max(float(p @ (GB[: i + 1, : i + 1] @ p)), 0.0)  # ~0, unless nearly dependent
+            t, hit = _line_search(wB, p, lam[B], a, float(gB @ p))
             if t <= 0.0:
                 p = -p
-                t, hit = _line_search(wB, p, lam[B], 0.0, float(gB @ p))
+                t, hit = _line_search(wB, p, lam[B], a, float(gB @ p))
             if t <= 0.0:
                 break  # no descent either way: a rounding-level violation
             wB = wB + t * p
@@ -553,7 +549,7 @@ def _active_set(
             LK, info = torch.linalg.cholesky_ex(GK)
             B, s, GB, L = (B[keep], s[keep], GK, LK) if int(info) == 0 else (
                 B[:i], s[:i], GB[:i, :i], L[:i, :i])
-        u = _chol_solve(L, b[B] - lam[B] * s)
+        u = v[B] + _chol_solve(L, g[B] - lam[B] * s)  # the fixed-sign minimum on B
         if torch.equal(u.sign(), s):
             v[B] = u  # no sign change on the way: the fixed-sign minimiser is the step
             stationary, single = True, False

@@ -85,7 +85,8 @@ def certificate(X, y, w, lam, tol=1e-12):
     primal = 0.5 * r @ r + lam * np.abs(w).sum()
     Dw = np.sum(D * np.abs(w))
     nnz = int(np.count_nonzero(w))
-    e = EPS * (np.sqrt((nnz + 1) / n) * (np.linalg.norm(yc) + Dw) + np.sqrt(n) * np.linalg.norm(r))
+    e = EPS * (np.linalg.norm(D * w) + np.sqrt((nnz + 1) / n) * (np.linalg.norm(yc) + Dw)
+               + np.sqrt(n) * np.linalg.norm(r))
     boundary = (np.abs(g) >= lam - 2 * e * D) & (D > 0)
     Db = D[boundary].max() if boundary.any() else 0.0
     floor = 4 * e * (Dw + np.abs(w).sum() * Db)
