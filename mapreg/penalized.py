@@ -285,9 +285,10 @@ def lasso(
       last: near interpolation (n < d, small lam) the direct route wanders through many sign
       patterns, while consecutive solutions on the path differ in few.
     * *Stop.* At lam the loop ends when W is solved and nothing outside W violates its
-      condition beyond rounding; if the gap is then above tol * P(w), one refinement step
-      (a Newton step on the support with g computed from X, not from the Gram matrix) is
-      tried. The test above decides ``converged``.
+      condition beyond rounding; if the gap is then above tol * P(w), the active-set method
+      runs once more from the gradient computed from X rather than from the Gram matrix
+      (iterative refinement: it resolves what the Gram matrix's rounding hides, such as
+      nearly duplicated columns). The test above decides ``converged``.
 
     When the lasso solution is not unique (duplicated or collinear columns, ties with
     n < d) any minimiser may be returned: the objective is optimal, and the coefficients

@@ -269,6 +269,18 @@ def test_duplicated_columns_reach_the_optimum_of_the_distinct_columns(frac):
         2 * (bound + res1.gap_tolerance) / m)
 
 
+@pytest.mark.parametrize("delta", [1e-10, 1e-6])
+@pytest.mark.parametrize("frac", [1e-2, 1e-6])
+def test_nearly_duplicated_columns(delta, frac):
+    """Each odd column = the even one before it + delta * noise: a Gram matrix singular to
+    float64 (delta = 1e-10) or with condition number ~1e12 (1e-6)."""
+    rng = np.random.default_rng(20)
+    X = rng.standard_normal((30, 40))
+    X[:, 1::2] = X[:, ::2] + delta * rng.standard_normal((30, 20))
+    y = X @ rng.standard_normal(40) + rng.standard_normal(30)
+    check(X, y, frac * lasso_lam_max(X, y), refs=("lars", "lbfgsb"))
+
+
 @pytest.mark.parametrize("frac", [1e-6, 1e-9])
 def test_n_greater_than_d_tiny_lambda(frac):
     """Near least squares: the direct route, no sweeping."""
