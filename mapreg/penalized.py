@@ -240,7 +240,7 @@ def lasso(
     bounds the suboptimality: P(w) - min P <= gap. The result is ``converged`` iff
 
         gap <= max(tol * P(w), floor),
-        floor = 4 e (W1 + ||w||_1 max_{j in B} ||Xc_j||),
+        floor = 4 e (W1 + ||w||_1 N) + 8 (e N / lam)^2 ||r||^2,   N = max_{j in B} ||Xc_j||,
         e = eps (W2 + sqrt((|S| + 1) / n) (||yc|| + W1) + sqrt(n) ||r||),
         W1 = sum_j ||Xc_j|| |w_j|,   W2 = (sum_j ||Xc_j||^2 w_j^2)^(1/2),
 
@@ -250,7 +250,8 @@ def lasso(
     grow like sqrt(k) eps, Higham & Mary 2019): rounding w itself to float64 moves g_j by
     about eps W2 ||Xc_j||, and r is a sum of |S| + 1 vectors of norm at most ||yc|| and
     ||Xc_j|| |w_j|. The floor is the error this induces in the computed gap (through the
-    terms w_j g_j and through alpha): a gap below it cannot be resolved in float64. It
+    terms w_j g_j, and through alpha, whose relative error is about e N / lam): a gap
+    below it cannot be resolved in float64. It
     decides only at small lam, where P(w) is tiny next to ||yc||^2 and the optimality
     conditions |g_j| <= lam hold only to about e ||Xc_j|| / lam relative; otherwise
     tol * P(w) does. Both sides are unchanged when y and lam are multiplied by the same
@@ -304,7 +305,8 @@ def lasso(
     tol : float
         Duality-gap tolerance relative to the primal objective P(w).
     max_iter : int
-        Maximum number of active-set steps (one linear solve and one line search each).
+        Maximum number of active-set steps (each one Cholesky factorisation and solve, plus
+        a line search).
     strict : bool
         Raise :class:`~mapreg.errors.ConvergenceError` instead of warning when the gap
         test fails.
@@ -356,6 +358,8 @@ def lasso(
 
 @dataclass(frozen=True)
 class _Certificate:
+    """The duality-gap test of :func:`lasso` at one point."""
+
     gap: float
     primal: float
     floor: float
@@ -387,6 +391,8 @@ class _WorkingSet:
         self.cert = self.certify(self.v, lam_w)
 
     def certify(self, v: torch.Tensor, lam_w: torch.Tensor) -> _Certificate:
+        """The documented gap test at v (in the unit-column variables v_j = ||Xc_j|| w_j
+        and weights lam_w; every number equals the one in the original units)."""
         Xn = self.Xn
         r = self.yc - Xn @ v
         g = Xn.T @ r
@@ -403,7 +409,7 @@ class _WorkingSet:
                     + math.sqrt(n * rr))
         boundary = g.abs() >= lam_w - 2 * e
         lam_b = float(lam_w[boundary].min()) if bool(boundary.any()) else math.inf
-        floor = 4 * e * (vsum + (pen / lam_b if pen > 0 else 0.0))
+        floor = 4 * e * (vsum + (pen / lam_b if pen > 0 else 0.0)) + 8 * (e / lam_b) ** 2 * rr
         return _Certificate(max(gap, 0.0), primal, floor, max(self.tol * primal, floor), g, e)
 
     def grow(self, add: torch.Tensor) -> None:
@@ -417,7 +423,7 @@ class _WorkingSet:
         within ``DIRECT`` steps; otherwise (or if that budget runs out) by continuation:
         solve at lam_max / 10, lam_max / 100, ... (each warm-started) and then at lam."""
         n, d = self.Xn.shape
-        if n > d and (self.solve(self.lam_w, min(max_iter, self.DIRECT), True, self.Xn.shape[1])
+        if n > d and (self.solve(self.lam_w, min(max_iter, self.DIRECT), True, d)
                       or self.steps >= max_iter):
             return
         self.v = torch.zeros_like(self.v)
@@ -429,8 +435,9 @@ class _WorkingSet:
 
     def solve(self, lam_w: torch.Tensor, max_iter: int, final: bool, batch0: int) -> bool:
         """Grow W and solve on it exactly until nothing outside W violates its optimality
-        condition beyond rounding; at the final lam, then try one refinement step if the
-        gap is above tol * primal. False if it ran out of steps first."""
+        condition beyond rounding; at the final lam, if the gap is then above tol * primal,
+        rerun the active-set method once from the gradient computed from X (iterative
+        refinement). False if it ran out of steps first."""
         refined, solved, finished = False, self.W.numel() == 0, False
         stationary = False  # v is a fixed-sign minimum on its support (for this lam_w)
         cert = self.certify(self.v, lam_w)
@@ -447,9 +454,9 @@ class _WorkingSet:
                     self.grow(out[order[:cap]])
                 elif (final and not refined and self.W.numel()
                       and cert.gap > self.tol * cert.primal):
-                    # refinement: the active-set method once more, from the gradient
-                    # computed from X (b replaced by g + G v), which resolves what the
-                    # Gram matrix's rounding hides (e.g. nearly duplicated columns)
+                    # refinement: the active-set method once more, from the gradient g
+                    # computed from X, which resolves what the Gram matrix's rounding
+                    # hides (e.g. nearly duplicated columns)
                     refined = True
                     vW, steps, _ = _active_set(
                         self.G, cert.g[self.W], lam_w[self.W], self.v[self.W],
