@@ -79,7 +79,8 @@ def test_ridge_tiny_lam_with_n_at_most_d_returns_the_svd_answer(n, d, lam):
     Xc, yc = q.X - q.X.mean(0), q.y - q.y.mean()
     U, s, Vt = np.linalg.svd(Xc, full_matrices=False)
     ref = Vt.T @ (s / (s**2 + lam) * (U.T @ yc))
-    assert res.method == ("svd" if lam < 1e-12 else res.method)  # Cholesky may do at 1e-9
+    if lam < 1e-12:  # at 1e-9 the Cholesky route may still be well conditioned
+        assert res.method == "svd"
     assert np.abs(res.coef.numpy() - ref).max() <= 1e-8 * max(1.0, np.abs(ref).max())
     # tiny lam: the minimum-norm interpolant, as at lam = 0
     ols = ridge(q.X, q.y, 0.0).coef.numpy()
