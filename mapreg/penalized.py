@@ -1,4 +1,4 @@
-"""Exact penalized solvers: ridge (closed form) and lasso (coordinate descent, homotopy).
+"""Exact penalized solvers: ridge (closed form) and lasso (working sets + active set).
 
 Plain torch; this module never imports Pyro, so it is an independent path to the optimum
 that the MAP engine reaches through Pyro's log joint. Both minimise the canonical
@@ -9,16 +9,23 @@ objective with an unpenalized intercept c::
 
 (scikit-learn's ``Ridge(alpha)`` is the ridge with lam = alpha; its ``Lasso(alpha)`` is the
 lasso with lam = n * alpha; see :mod:`mapreg.conventions`.) Because c is unpenalized, its
-optimum is c = mean(y) - mean(X) . w, so both solvers work on centred data.
+optimum is c = mean(y) - mean(X) . w, and for every (w, c)
+
+    1/2 ||y - Xw - c||^2 = 1/2 ||yc - Xc w||^2 + n/2 (mean(y) - mean(X) . w - c)^2
+
+with Xc, yc the centred data; both solvers (and :func:`canonical_objective`) work on the
+centred data, so offsets in X or y cost no accuracy.
 """
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass
 
 import torch
 
+from ._results import FrozenResult
 from ._validation import (
     check_choice,
     check_data,
@@ -29,10 +36,11 @@ from ._validation import (
 from .errors import report_nonconvergence
 
 PENALTIES = ("ridge", "lasso")
+_EPS = torch.finfo(torch.float64).eps
 
 
-@dataclass(frozen=True)
-class PenalizedResult:
+@dataclass(frozen=True, eq=False)
+class PenalizedResult(FrozenResult):
     """The optimum of a penalized least-squares problem.
 
     Attributes
@@ -44,24 +52,34 @@ class PenalizedResult:
     lam
         lambda of the canonical objective (see the module docstring).
     objective
-        The canonical objective at (coef, intercept).
+        The canonical objective at (coef, intercept), evaluated on centred data (see
+        :func:`canonical_objective`).
     duality_gap
-        Lasso: primal minus dual objective at the returned point (>= 0, 0 at the optimum);
-        ridge: the largest absolute gradient entry (the closed form's residual).
+        Lasso: primal minus dual objective at the returned point and its dual point (>= 0,
+        0 at the optimum; see :func:`lasso`); ridge: the largest absolute gradient entry.
     lam_max
         Lasso: the smallest lam for which w = 0 (max_j |x_j . (y - mean y)| with centred
         columns); ridge: ``inf``.
     iterations
-        Coordinate-descent sweeps (0 for the closed form).
+        Lasso: active-set steps (each one Cholesky factorisation and solve, plus a line
+        search); 0 for ridge.
     converged
-        Whether the duality gap reached its tolerance.
+        Lasso: whether the duality gap passed the test ``duality_gap <= gap_tolerance``;
+        ridge: always True.
     wall_time
         Seconds spent in the solver.
     method
-        ``"closed-form"`` (ridge), ``"cd"`` (lasso by coordinate descent) or
-        ``"cd+homotopy"`` (coordinate descent was slow, and the homotopy path finished it).
+        ``"closed-form"`` (ridge by Cholesky), ``"svd"`` (ridge by the singular value
+        decomposition, used when the Cholesky factor is singular or ill-conditioned) or
+        ``"active-set"`` (the lasso).
     homotopy_steps
-        Segments of the lasso path followed by the homotopy (0 if it did not run).
+        Always 0 (the homotopy solver was replaced by the active-set method); kept so that
+        code reading it keeps working.
+    gap_tolerance
+        Lasso: the bound the duality gap was tested against, max(tol * primal, rounding
+        floor) (see :func:`lasso`); ridge: ``nan``.
+    working_set_size
+        Lasso: the number of columns in the final working set; ridge: 0.
     """
 
     coef: torch.Tensor
@@ -74,25 +92,52 @@ class PenalizedResult:
     iterations: int
     converged: bool
     wall_time: float
-    method: str = "cd"
+    method: str = "active-set"
     homotopy_steps: int = 0
+    gap_tolerance: float = math.nan
+    working_set_size: int = 0
 
 
 def canonical_objective(X, y, coef, intercept, penalty: str, lam: float) -> float:
-    """1/2 ||y - Xw - c||^2 + lam * P(w), P = 1/2 ||w||^2 (ridge) or ||w||_1 (lasso)."""
+    """The canonical objective 1/2 ||y - Xw - c||^2 + lam * P(w) at (w, c) = (coef, intercept).
+
+    P(w) = 1/2 ||w||^2 (ridge) or ||w||_1 (lasso). The squared residual is evaluated as
+    1/2 ||yc - Xc w||^2 + n/2 (mean(y) - mean(X) . w - c)^2 (an identity, see the module
+    docstring), so a large offset in y or in a column of X does not swamp it in rounding.
+    """
     penalty = check_choice("penalty", penalty, PENALTIES)
     X, y = torch.as_tensor(X, dtype=torch.float64), torch.as_tensor(y, dtype=torch.float64)
     w = torch.as_tensor(coef, dtype=torch.float64)
-    r = y - X @ w - float(intercept)
+    Xc, yc, xm, ym = _center(X, y)
+    r = yc - Xc @ w
+    shift = float(ym - xm @ w) - float(intercept)
     pen = 0.5 * float(w @ w) if penalty == "ridge" else float(w.abs().sum())
-    return 0.5 * float(r @ r) + lam * pen
+    return 0.5 * float(r @ r) + 0.5 * X.shape[0] * shift**2 + lam * pen
 
 
 def _center(X: torch.Tensor, y: torch.Tensor):
-    xm, ym = X.mean(0), y.mean()
-    return X - xm, y - ym, xm, ym
+    """Centred copies of X and y, and their means (see :func:`_center_`)."""
+    Xc, yc = X.clone(), y.clone()
+    xm, ym = _center_(Xc, yc)
+    return Xc, yc, xm, ym
 
 
+def _center_(X: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Centre X (columns) and y in place; return their means. The mean is subtracted in two
+    passes (the second removes the mean of what the first left, which is tiny and exact to
+    the precision of the centred values), so a column 1e5 + noise is centred to the
+    precision of the noise, not of 1e5."""
+    means = []
+    for t in (X, y):
+        m = t.mean(0)
+        t.sub_(m)
+        m2 = t.mean(0)
+        t.sub_(m2)
+        means.append(m + m2)
+    return means[0], means[1]
+
+
+# --------------------------------------------------------------------------------- ridge
 def ridge(X, y, lam: float) -> PenalizedResult:
     """Ridge regression in closed form.
 
@@ -100,34 +145,63 @@ def ridge(X, y, lam: float) -> PenalizedResult:
 
         w = (Xc' Xc + lam I)^-1 Xc' yc        (n >= d, Cholesky)
         w = Xc' (Xc Xc' + lam I)^-1 yc        (n < d, the same w by the push-through identity)
+        w = V diag(s / (s^2 + lam)) U' yc     (Xc = U diag(s) V', the SVD)
         c = mean(y) - mean(X) . w
 
-    with Xc, yc the centred data. ``lam = 0`` gives least squares (the minimum-norm
-    solution when it is not unique).
+    with Xc, yc the centred data. The Cholesky route (method ``"closed-form"``) is taken
+    when its matrix A (lam I included) is well conditioned: lambda_min(A) >= 1e-6 max_i A_ii,
+    with lambda_min estimated by inverse iteration on the factor; its error is then about
+    1e6 eps relative at most. Otherwise -- ``lam = 0`` (least squares: the minimum-norm
+    solution when it is not unique, singular values below max(n, d) eps s_max counting as
+    0), tiny lam with n <= d (Xc Xc' has rank n - 1) or with collinear columns -- the SVD
+    formula is used (method ``"svd"``); it is exact for every lam >= 0.
     """
     X, y = check_data(X, y)
     lam = check_nonnegative("lam", lam)
     start = time.perf_counter()
-    Xc, yc, xm, ym = _center(X, y)
     n, d = X.shape
-    if lam == 0.0:
-        w = torch.linalg.lstsq(Xc, yc[:, None], driver="gelsd").solution[:, 0]
-    elif n >= d:
-        L = torch.linalg.cholesky(Xc.T @ Xc + lam * torch.eye(d, dtype=X.dtype))
-        w = torch.cholesky_solve((Xc.T @ yc)[:, None], L)[:, 0]
-    else:
-        L = torch.linalg.cholesky(Xc @ Xc.T + lam * torch.eye(n, dtype=X.dtype))
-        w = Xc.T @ torch.cholesky_solve(yc[:, None], L)[:, 0]
+    xm, ym = _center_(X, y)  # X, y are private copies (check_data)
+    Xc, yc = X, y
+    w, method = None, "closed-form"
+    if lam > 0.0:
+        A = Xc.T @ Xc if n >= d else Xc @ Xc.T
+        A = A + lam * torch.eye(A.shape[0], dtype=A.dtype)
+        L, info = torch.linalg.cholesky_ex(A)
+        if int(info) == 0 and _min_eig(L) >= 1e-6 * float(A.diagonal().max()):
+            w = _chol_solve(L, Xc.T @ yc if n >= d else yc)
+            w = w if n >= d else Xc.T @ w
+    if w is None:
+        method = "svd"
+        U, s, Vh = torch.linalg.svd(Xc, full_matrices=False)
+        if lam == 0.0:
+            keep = s > max(n, d) * _EPS * float(s.max())
+            f = torch.where(keep, 1.0 / torch.where(keep, s, 1.0), 0.0)
+        else:
+            f = s / (s * s + lam)
+        w = Vh.T @ (f * (U.T @ yc))
     c = float(ym - xm @ w)
-    grad = -(Xc.T @ (yc - Xc @ w)) + lam * w
+    r = yc - Xc @ w
+    grad = -(Xc.T @ r) + lam * w
+    obj = 0.5 * float(r @ r) + 0.5 * lam * float(w @ w)  # c at its optimum
     wall = time.perf_counter() - start
-    obj = canonical_objective(X, y, w, c, "ridge", lam)
     return PenalizedResult(
-        w, c, "ridge", lam, obj, float(grad.abs().max()), float("inf"), 0, True, wall,
-        "closed-form",
+        w, c, "ridge", lam, obj, float(grad.abs().max()), float("inf"), 0, True, wall, method
     )
 
 
+def _min_eig(L: torch.Tensor, iters: int = 10) -> float:
+    """Estimate of the smallest eigenvalue of L L' by inverse iteration (an overestimate
+    that converges from above; exact for a 1 x 1 matrix)."""
+    x = torch.cos(torch.arange(L.shape[0], dtype=L.dtype)) + 1.5  # fixed, generic start
+    for _ in range(iters):
+        z = _chol_solve(L, x / x.norm())
+        if not bool(torch.isfinite(z).all()) or float(z.norm()) == 0.0:
+            return 0.0
+        x = z
+    return 1.0 / float(_chol_solve(L, x / x.norm()).norm())
+
+
+# --------------------------------------------------------------------------------- lasso
 def lasso_lam_max(X, y) -> float:
     """The smallest lam at which the lasso solution is w = 0: max_j |Xc_j . yc|."""
     X, y = check_data(X, y)
@@ -141,30 +215,86 @@ def lasso(
     lam: float,
     *,
     tol: float = 1e-12,
-    max_sweeps: int = 100_000,
-    homotopy_after: int = 100,
+    max_iter: int = 10_000,
     strict: bool = False,
 ) -> PenalizedResult:
-    """Lasso by cyclic coordinate descent with a duality-gap stop.
+    """Exact lasso: an active-set method on growing working sets, certified by the duality
+    gap.
 
-    Minimises the canonical objective 1/2 ||y - Xw - c||^2 + lam ||w||_1 over (w, c),
-    c unpenalized (scikit-learn's ``Lasso(alpha)`` minimises (1/2n)||r||^2 + alpha ||w||_1,
-    the same problem at lam = n * alpha).
+    Minimises the canonical objective
 
-    On centred data, each coordinate update is the soft-thresholding
-    w_j <- S(w_j + x_j'r / ||x_j||^2, lam / ||x_j||^2). Sweeps alternate between all
-    coordinates and the current support (as glmnet does). The dual point
-    theta = r * min(1, lam / ||Xc' r||_inf) gives the gap
-    P(w) - D(theta) with D(theta) = 1/2 ||yc||^2 - 1/2 ||yc - theta||^2; the solver stops when
-    the gap is at most ``tol * 1/2 ||yc||^2``. Finally the point is *polished*: the linear
-    system of the optimality conditions on the found support and signs is solved exactly,
-    and kept if it preserves the signs and does not increase the gap.
+        P(w, c) = 1/2 ||y - Xw - c||^2 + lam ||w||_1
 
-    Coordinate descent needs very many sweeps on ill-conditioned problems (small lam with
-    n < d, where the solution nearly interpolates). If it has not met the gap after
-    ``homotopy_after`` sweeps, the exact homotopy (LARS-lasso) path from lam_max down to
-    lam is followed instead (see :func:`_homotopy`); its end point is accepted under the
-    same duality-gap test, and coordinate descent resumes from the better point otherwise.
+    over (w, c), c unpenalized (scikit-learn's ``Lasso(alpha)`` minimises
+    (1/2n) ||y - Xw - c||^2 + alpha ||w||_1, the same problem at lam = n * alpha). With c at
+    its optimum, c = mean(y) - mean(X) . w, this is P(w) = 1/2 ||r||^2 + lam ||w||_1 with
+    r = yc - Xc w on the centred data (Xc, yc).
+
+    **Certificate.** With g = Xc' r, alpha = min(1, lam / ||g||_inf) and the dual point
+    theta = alpha r (dual feasible: ||Xc' theta||_inf <= lam), the dual objective is
+    D(theta) = 1/2 ||yc||^2 - 1/2 ||yc - theta||^2, and the duality gap, computed without
+    cancellation as
+
+        gap = P(w) - D(theta) = 1/2 (1 - alpha)^2 ||r||^2 + sum_j (lam |w_j| - alpha w_j g_j),
+
+    bounds the suboptimality: P(w) - min P <= gap. The result is ``converged`` iff
+
+        gap <= max(tol * P(w), floor),
+        floor = 4 e (W1 + ||w||_1 N) + 8 (e N / lam)^2 ||r||^2,   N = max_{j in B} ||Xc_j||,
+        e = eps (W2 + sqrt((|S| + 1) / n) (||yc|| + W1) + sqrt(n) ||r||),
+        W1 = sum_j ||Xc_j|| |w_j|,   W2 = (sum_j ||Xc_j||^2 w_j^2)^(1/2),
+
+    with eps the float64 machine epsilon, S the support of w and B the columns on the dual
+    boundary, |g_j| >= lam - 2 e ||Xc_j||. Here e ||Xc_j|| is the typical size of the
+    error in the computed g_j that float64 cannot avoid (rounding errors of a k-term sum
+    grow like sqrt(k) eps, Higham & Mary 2019): rounding w itself to float64 moves g_j by
+    about eps W2 ||Xc_j||, and r is a sum of |S| + 1 vectors of norm at most ||yc|| and
+    ||Xc_j|| |w_j|. The floor is the error this induces in the computed gap (through the
+    terms w_j g_j, and through alpha, whose relative error is about e N / lam): a gap
+    below it cannot be resolved in float64. It decides only at small lam, where P(w) is
+    tiny next to ||yc||^2 and the optimality conditions |g_j| <= lam hold only to about
+    e ||Xc_j|| / lam relative (at lam = 1e-6 lam_max we measured 1e-12 to 1e-6 of P(w),
+    depending on the conditioning; near lam = 1e-14 lam_max it reaches P(w) itself, and
+    float64 certifies nothing); otherwise tol * P(w) does. Both sides are unchanged when y and
+    lam are multiplied by the same factor or a constant is added to y or to a column of X.
+
+    **Algorithm.** X and y are centred (two-pass means) and the columns scaled to unit
+    norm, which makes the problem a lasso with weights lam / ||Xc_j|| (all-zero centred
+    columns get w_j = 0).
+
+    * *Exact sub-problem.* On a working set W of columns the problem is solved exactly on
+      its Gram matrix by a sign-pattern active-set method. For the active set A and signs s
+      the fixed-sign quadratic is minimised by a Cholesky solve; if no sign changes on the
+      way there, that minimum is the step; otherwise the step goes to the better of the
+      exact line-search minimum towards it (the objective is convex and piecewise quadratic
+      along the line) and the first minimum along the projected path (on which
+      coefficients that reach 0 stay at 0). At a fixed-sign minimum the columns of W that
+      violate |g_j| <= lam beyond rounding join A, most violated first, at most
+      max(10, |A|) at a time (one at a time if that gives no decrease).
+    * *Rank deficiency.* A joining column linearly dependent on A (duplicated columns,
+      n < d) needs no singular solve: along the null vector of [X_A, x_j] the residual is
+      fixed and ||w||_1 is piecewise linear, so the method moves downhill until a
+      coefficient of A reaches 0 and leaves (a simplex-like swap); joining columns
+      dependent on each other are thinned by a greedy Cholesky of their Schur complement.
+      So X_A always has full column rank (at most rank(Xc) <= min(n - 1, d) non-zeros),
+      and every step decreases the objective.
+    * *Working set.* W starts as all columns when the Gram matrix is cheap (n d^2 <= 2e8),
+      otherwise as the 10 most violating ones, and grows by the violators outside it
+      (most violated first, at most max(|W|, n) at a time) until there are none.
+    * *Continuation.* For n > d the problem is solved directly at lam, all violators
+      joining at once (25 steps at most). Otherwise, or if that budget runs out, it is
+      solved at lam_max / 10, lam_max / 100, ... and then at lam, each warm-started from the
+      last: near interpolation (n < d, small lam) the direct route wanders through many sign
+      patterns, while consecutive solutions on the path differ in few.
+    * *Stop.* At lam the loop ends when W is solved and nothing outside W violates its
+      condition beyond rounding; if the gap is then above tol * P(w), the active-set method
+      runs once more from the gradient computed from X rather than from the Gram matrix
+      (iterative refinement: it resolves what the Gram matrix's rounding hides, such as
+      nearly duplicated columns). The test above decides ``converged``.
+
+    When the lasso solution is not unique (duplicated or collinear columns, ties with
+    n < d) any minimiser may be returned: the objective is optimal, and the coefficients
+    are one optimal point (one whose non-zero columns are linearly independent).
 
     Parameters
     ----------
@@ -174,15 +304,19 @@ def lasso(
         lam = 0 the problem is least squares, where the duality gap above is no
         certificate: use ``ridge(X, y, 0.0)``.)
     tol : float
-        Relative duality-gap tolerance.
-    max_sweeps : int
-        Maximum number of coordinate-descent sweeps.
-    homotopy_after : int
-        Sweeps of coordinate descent before the homotopy path is tried (the sweeps used
-        count towards ``max_sweeps``).
+        Duality-gap tolerance relative to the primal objective P(w).
+    max_iter : int
+        Maximum number of active-set steps (each one Cholesky factorisation and solve, plus
+        a line search).
     strict : bool
         Raise :class:`~mapreg.errors.ConvergenceError` instead of warning when the gap
-        tolerance is not reached.
+        test fails.
+
+    Returns
+    -------
+    PenalizedResult
+        ``duality_gap`` is the gap above, ``gap_tolerance`` the right-hand side of the test
+        and ``objective`` P(w), evaluated on the centred data.
     """
     X, y = check_data(X, y)
     lam = check_nonnegative("lam", lam)
@@ -192,211 +326,375 @@ def lasso(
             "use ridge(X, y, 0.0)); got 0.0"
         )
     tol = check_positive("tol", tol)
-    max_sweeps = check_positive_int("max_sweeps", max_sweeps)
-    homotopy_after = check_positive_int("homotopy_after", homotopy_after)
+    max_iter = check_positive_int("max_iter", max_iter)
     start = time.perf_counter()
-    Xc, yc, xm, ym = _center(X, y)
     n, d = X.shape
-    lam_max = float((Xc.T @ yc).abs().max())
-    target = tol * max(0.5 * float(yc @ yc), 1e-300)
+    xm, ym = _center_(X, y)  # X, y are private copies (check_data): now Xc, yc
+    lam_max = float((X.T @ y).abs().max())
+    norms = (X * X).sum(0).sqrt()
+    keep = (norms > 0).nonzero().squeeze(1)
+    Xn = X if keep.numel() == d else X[:, keep]
+    Xn.div_(norms[keep])  # unit columns: a lasso with weights lam / ||Xc_j||
+    solver = _WorkingSet(Xn, y, lam / norms[keep], tol)
+    if lam < lam_max:
+        solver.run(max_iter)
+    cert = solver.cert
     w = torch.zeros(d, dtype=X.dtype)
-    sweeps, steps, method = 0, 0, "cd"
-    gap = _gap(Xc, yc, w, lam)
-    if lam < lam_max and gap > target:
-        w, sweeps, gap = _coordinate_descent(
-            Xc, yc, lam, target, min(max_sweeps, homotopy_after), w
-        )
-        if gap > target and sweeps < max_sweeps:
-            path, steps = _homotopy(Xc, yc, lam, max_steps=20 * min(n, d) + 100)
-            method = "cd+homotopy"
-            if path is not None:
-                pgap = _gap(Xc, yc, path, lam)
-                if pgap < gap:
-                    w, gap = path, pgap
-            if gap > target:
-                w, more, gap = _coordinate_descent(Xc, yc, lam, target, max_sweeps - sweeps, w)
-                sweeps += more
-        polished = _polish(Xc, yc, w, lam)
-        if polished is not None:
-            pgap = _gap(Xc, yc, polished, lam)
-            if pgap <= max(gap, target):
-                w, gap = polished, pgap
+    w[keep] = solver.v / norms[keep]
     c = float(ym - xm @ w)
     wall = time.perf_counter() - start
-    converged = gap <= target
+    converged = cert.gap <= cert.bound
     if not converged:
         report_nonconvergence(
-            f"lasso coordinate descent did not converge in {sweeps} sweeps: duality gap "
-            f"{gap:.3e} > tolerance {target:.3e}",
+            f"lasso did not converge in {solver.steps} active-set steps: duality gap "
+            f"{cert.gap:.3e} > tolerance {cert.bound:.3e} (tol * primal = "
+            f"{tol * cert.primal:.3e}, rounding floor {cert.floor:.3e})",
             strict,
         )
-    obj = canonical_objective(X, y, w, c, "lasso", lam)
     return PenalizedResult(
-        w, c, "lasso", lam, obj, gap, lam_max, sweeps, converged, wall, method, steps
+        w, c, "lasso", lam, cert.primal, cert.gap, lam_max, solver.steps, converged, wall,
+        "active-set", 0, cert.bound, int(solver.W.numel()),
     )
 
 
-def _gap(Xc: torch.Tensor, yc: torch.Tensor, w: torch.Tensor, lam: float) -> float:
-    r = yc - Xc @ w
-    primal = 0.5 * float(r @ r) + lam * float(w.abs().sum())
-    corr = float((Xc.T @ r).abs().max())
-    theta = r * (min(1.0, lam / corr) if corr > 0 else 1.0)
-    diff = yc - theta
-    dual = 0.5 * float(yc @ yc) - 0.5 * float(diff @ diff)
-    return max(primal - dual, 0.0)
+@dataclass(frozen=True)
+class _Certificate:
+    """The duality-gap test of :func:`lasso` at one point."""
+
+    gap: float
+    primal: float
+    floor: float
+    bound: float
+    g: torch.Tensor  # Xn' r
+    rounding: float  # e: typical rounding error of each g_j (unit columns)
 
 
-def _coordinate_descent(Xc, yc, lam, target, max_sweeps, w0):
-    """Cyclic coordinate descent from ``w0``: (w, sweeps, gap) once gap <= target or out of
-    sweeps."""
-    n, d = Xc.shape
-    norms = (Xc * Xc).sum(0)
-    cols = [Xc[:, j] for j in range(d)]
-    w = w0.tolist()
-    r = yc - Xc @ w0
-    sweeps = 0
-    gap = float("inf")
+class _WorkingSet:
+    """The outer loop of :func:`lasso` on unit-norm centred columns ``Xn`` with weights
+    ``lam_w``: min 1/2 ||yc - Xn v||^2 + sum_j lam_w[j] |v_j|."""
 
-    def sweep(indices) -> float:
-        biggest = 0.0
-        for j in indices:
-            nj = float(norms[j])
-            if nj == 0.0:
+    P0 = 10  # size of the first working set, and of the first batch joining A
+    FULL_GRAM = 2e8  # W = all columns from the start when the Gram costs n d^2 <= this
+    RATIO = 10.0  # lam decreases by this factor from one continuation stage to the next
+    DIRECT = 25  # steps allowed to the direct attempt (n > d) before continuation
+
+    def __init__(self, Xn: torch.Tensor, yc: torch.Tensor, lam_w: torch.Tensor, tol: float):
+        self.Xn, self.yc, self.lam_w, self.tol = Xn, yc, lam_w, tol
+        self.v = torch.zeros(Xn.shape[1], dtype=Xn.dtype)
+        self.W = torch.zeros(0, dtype=torch.long)
+        self.R = torch.zeros(0, Xn.shape[1], dtype=Xn.dtype)  # rows W of Xn' Xn
+        self.G = self.R[:, self.W]
+        self.b = Xn.T @ yc
+        n, d = Xn.shape
+        self.p0 = d if n * d * d <= self.FULL_GRAM else self.P0  # size of the first W
+        self.ynorm = float(yc.norm())
+        self.steps = 0
+        self.cert = self.certify(self.v, lam_w)
+
+    def certify(self, v: torch.Tensor, lam_w: torch.Tensor) -> _Certificate:
+        """The documented gap test at v (in the unit-column variables v_j = ||Xc_j|| w_j
+        and weights lam_w; every number equals the one in the original units)."""
+        Xn = self.Xn
+        r = self.yc - Xn @ v
+        g = Xn.T @ r
+        ratio = g.abs() / lam_w
+        alpha = 1.0 / max(1.0, float(ratio.max())) if ratio.numel() else 1.0
+        rr = float(r @ r)
+        pen = float((lam_w * v.abs()).sum())
+        gap = 0.5 * (1.0 - alpha) ** 2 * rr + float((lam_w * v.abs() - alpha * v * g).sum())
+        primal = 0.5 * rr + pen
+        vsum = float(v.abs().sum())
+        nnz = int((v != 0).sum())
+        n = Xn.shape[0]
+        e = _EPS * (float(v.norm()) + math.sqrt((nnz + 1) / n) * (self.ynorm + vsum)
+                    + math.sqrt(n * rr))
+        boundary = g.abs() >= lam_w - 2 * e
+        lam_b = float(lam_w[boundary].min()) if bool(boundary.any()) else math.inf
+        floor = 4 * e * (vsum + (pen / lam_b if pen > 0 else 0.0)) + 8 * (e / lam_b) ** 2 * rr
+        return _Certificate(max(gap, 0.0), primal, floor, max(self.tol * primal, floor), g, e)
+
+    def grow(self, add: torch.Tensor) -> None:
+        """Add columns to W, with their rows of the Gram matrix Xn' Xn."""
+        self.W = torch.cat([self.W, add])
+        self.R = torch.cat([self.R, self.Xn[:, add].T @ self.Xn])
+        self.G = self.R[:, self.W]
+
+    def run(self, max_iter: int) -> None:
+        """Solve at lam directly (n > d only: then the fixed-sign problems are well posed)
+        within ``DIRECT`` steps; otherwise (or if that budget runs out) by continuation:
+        solve at lam_max / 10, lam_max / 100, ... (each warm-started) and then at lam."""
+        n, d = self.Xn.shape
+        if n > d and (self.solve(self.lam_w, min(max_iter, self.DIRECT), True, d)
+                      or self.steps >= max_iter):
+            return
+        self.v = torch.zeros_like(self.v)
+        f = float((self.b.abs() / self.lam_w).max()) / self.RATIO  # lam_max / lam / 10
+        while f > 2.0 and self.steps < max_iter:
+            self.solve(f * self.lam_w, max_iter, False, self.P0)
+            f /= self.RATIO
+        self.solve(self.lam_w, max_iter, True, self.P0)
+
+    def solve(self, lam_w: torch.Tensor, max_iter: int, final: bool, batch0: int) -> bool:
+        """Grow W and solve on it exactly until nothing outside W violates its optimality
+        condition beyond rounding; at the final lam, if the gap is then above tol * primal,
+        rerun the active-set method once from the gradient computed from X (iterative
+        refinement). False if it ran out of steps first."""
+        refined, solved, finished = False, self.W.numel() == 0, False
+        stationary = False  # v is a fixed-sign minimum on its support (for this lam_w)
+        cert = self.certify(self.v, lam_w)
+        while self.steps < max_iter:
+            if solved:
+                excess = cert.g.abs() - lam_w - cert.rounding
+                excess[self.W] = -math.inf
+                out = (excess > 0).nonzero().squeeze(1)
+                if out.numel():
+                    # most violated first: 10 from w = 0, then at most max(|W|, n) (an
+                    # exact solution has at most min(n - 1, d) non-zeros)
+                    order = torch.argsort(cert.g[out].abs() / lam_w[out], descending=True)
+                    cap = max(self.W.numel(), self.Xn.shape[0]) if self.W.numel() else self.p0
+                    self.grow(out[order[:cap]])
+                elif (final and not refined and self.W.numel()
+                      and cert.gap > self.tol * cert.primal):
+                    # refinement: the active-set method once more, from the gradient g
+                    # computed from X, which resolves what the Gram matrix's rounding
+                    # hides (e.g. nearly duplicated columns)
+                    refined = True
+                    vW, steps, _ = _active_set(
+                        self.G, cert.g[self.W], lam_w[self.W], self.v[self.W],
+                        cert.rounding, max_iter - self.steps, batch0, False)
+                    self.steps += steps
+                    trial = torch.zeros_like(self.v)
+                    trial[self.W] = vW
+                    new = self.certify(trial, lam_w)
+                    if new.gap < cert.gap:
+                        self.v, cert = trial, new
+                    continue
+                else:
+                    finished = True
+                    break
+            vW, bW = self.v[self.W], self.b[self.W]
+            slack = 8 * _EPS * (float(bW.abs().max()) + float(vW.abs().sum()))
+            vW, steps, stationary = _active_set(
+                self.G, bW - self.G @ vW, lam_w[self.W], vW, slack, max_iter - self.steps,
+                batch0, stationary)
+            self.steps += steps
+            self.v = torch.zeros_like(self.v)
+            self.v[self.W] = vW
+            cert = self.certify(self.v, lam_w)
+            refined, solved = False, True
+        if final:
+            self.cert = cert
+        return finished
+
+
+def _chol_solve(L: torch.Tensor, rhs: torch.Tensor) -> torch.Tensor:
+    """Solve L L' x = rhs (two triangular solves; faster than cholesky_solve here)."""
+    z = torch.linalg.solve_triangular(L, rhs[:, None], upper=False)
+    return torch.linalg.solve_triangular(L.T, z, upper=True)[:, 0]
+
+
+_RANK_TOL = 1e-13  # a Cholesky pivot of the unit-diagonal Gram below this: dependent column
+
+
+def _active_set(
+    G, g0, lam, v0, slack: float, max_steps: int, batch0: int, stationary: bool
+) -> tuple[torch.Tensor, int, bool]:
+    """Exact minimiser of f(v) = 1/2 v'Gv - b'v + sum_j lam_j |v_j| on a working set (G its
+    unit-diagonal Gram matrix, b = Xn_W' yc) by the sign-pattern active-set method of
+    :func:`lasso`, from ``v0``, whose non-zero columns must be linearly independent
+    (``stationary``: v0 is already the fixed-sign minimum on its support).
+
+    ``g0`` = b - G v0 is given, with rounding error ``slack``, and g = b - G v is updated as
+    g0 - G (v - v0) (iterative-refinement form: no cancellation between b and G v, so a
+    ``g0`` computed from X keeps its accuracy). A column violates |g_j| <= lam_j when the
+    excess is above slack + 8 eps ||v - v0||_1. At most max(batch0, |A|) columns join A at
+    a time. Returns (v, steps, v is stationary)."""
+    v = v0.clone()
+    single, steps = False, 0
+    stationary = stationary or not bool(v.any())
+    while steps < max_steps:
+        A = v.nonzero().squeeze(1)
+        dv = v - v0
+        g = g0 - G @ dv
+        B, s = A, v[A].sign()
+        if stationary:
+            # the columns violating |g_j| <= lam_j beyond rounding join, most violated first
+            excess = g.abs() - lam - (slack + 8 * _EPS * float(dv.abs().sum()))
+            excess[A] = -math.inf
+            cand = (excess > 0).nonzero().squeeze(1)
+            if cand.numel() == 0:
+                return v, steps, True
+            cand = cand[torch.argsort(g[cand].abs() / lam[cand], descending=True)]
+            cand = cand[: 1 if single else max(batch0, A.numel())]
+            B, s = torch.cat([A, cand]), torch.cat([s, g[cand].sign()])
+        steps += 1
+        GB = G[B][:, B]
+        L, info = torch.linalg.cholesky_ex(GB)
+        i = _first_dependent(L, int(info))
+        if i < B.numel() and i <= A.numel():
+            # column B[i] is dependent on B[:i]: along the null vector p of X_B[:i+1] the
+            # residual is fixed and ||v||_1 piecewise linear; at most one of +-p is downhill
+            B = B[: i + 1]
+            z = _chol_solve(L[:i, :i], GB[:i, i])
+            p = torch.cat([-z, z.new_ones(1)])
+            wB, gB = v[B], g[B]
+            a = max(float(p @ (GB[: i + 1, : i + 1] @ p)), 0.0)  # ~0, unless nearly dependent
+            t, hit = _line_search(wB, p, lam[B], a, float(gB @ p))
+            if t <= 0.0:
+                p = -p
+                t, hit = _line_search(wB, p, lam[B], a, float(gB @ p))
+            if t <= 0.0:
+                break  # no descent either way: a rounding-level violation
+            wB = wB + t * p
+            wB[hit] = 0.0
+            v[B] = wB
+            stationary = False
+            continue
+        if i < B.numel():
+            # a joining column dependent on B[:i] (e.g. the twin of another): keep the
+            # joining columns that stay independent, one after the other
+            keep = torch.cat([torch.arange(i), i + _independent(GB, L, i)])
+            GK = GB[keep][:, keep]
+            LK, info = torch.linalg.cholesky_ex(GK)
+            B, s, GB, L = (B[keep], s[keep], GK, LK) if int(info) == 0 else (
+                B[:i], s[:i], GB[:i, :i], L[:i, :i])
+        u = v[B] + _chol_solve(L, g[B] - lam[B] * s)  # the fixed-sign minimum on B
+        if torch.equal(u.sign(), s):
+            v[B] = u  # no sign change on the way: the fixed-sign minimiser is the step
+            stationary, single = True, False
+            continue
+        # two candidates: the exact line-search point towards u (signs may flip on the
+        # way), and the first minimum along the projected path (a coefficient that reaches
+        # 0 stays there); keep the lower objective
+        wB, gB, lamB = v[B], g[B], lam[B]
+        p = u - wB
+        t, hit = _line_search(wB, p, lamB, max(float(p @ (GB @ p)), 0.0), float(gB @ p))
+        line = wB + t * p
+        line[hit] = 0.0
+        path = _path_search(wB, p, s, lamB, GB, gB)
+        d_line = _change(line, wB, gB, GB, lamB) if t > 0 else 0.0
+        d_path = _change(path, wB, gB, GB, lamB)
+        if min(d_line, d_path) >= 0.0:
+            if stationary and not single:
+                single = True  # several joining at once gave no descent: one at a time
                 continue
-            old = w[j]
-            z = old + float(cols[j] @ r) / nj
-            t = lam / nj
-            new = z - t if z > t else (z + t if z < -t else 0.0)
-            if new != old:
-                r.sub_(cols[j], alpha=new - old)
-                w[j] = new
-                biggest = max(biggest, abs(new - old) * nj**0.5)
-        return biggest
-
-    all_idx = range(d)
-    prev_signs = None
-    while sweeps < max_sweeps:
-        sweep(all_idx)
-        sweeps += 1
-        active = [j for j in all_idx if w[j] != 0.0]
-        # iterate on the active set (at most 20 sweeps) until it stops moving, then check
-        for _ in range(20):
-            if not active or sweeps >= max_sweeps:
-                break
-            step = sweep(active)
-            sweeps += 1
-            if step <= 1e-10 * max(float(yc.norm()), 1e-300):
-                break
-        wt = torch.tensor(w, dtype=Xc.dtype)
-        gap = _gap(Xc, yc, wt, lam)
-        if gap <= target:
-            break
-        signs = torch.sign(wt)
-        if prev_signs is not None and torch.equal(signs, prev_signs):
-            # support and signs have settled: try the exact solve on them
-            polished = _polish(Xc, yc, wt, lam)
-            if polished is not None:
-                pgap = _gap(Xc, yc, polished, lam)
-                if pgap <= target:
-                    return polished, sweeps, pgap
-        prev_signs = signs
-    return torch.tensor(w, dtype=Xc.dtype), sweeps, gap
+            break  # no descent: rounding level
+        v[B] = path if d_path < d_line else line
+        stationary = False
+    return v, steps, False
 
 
-def _homotopy(Xc, yc, lam, max_steps: int) -> tuple[torch.Tensor | None, int]:
-    """The exact lasso solution at ``lam`` by following its path from lam_max (LARS-lasso).
-
-    On centred data the solution w*(mu) of 1/2 ||yc - Xc w||^2 + mu ||w||_1 is piecewise
-    linear in mu. On a segment with active set A and signs s the optimality conditions
-    Xc_A'(yc - Xc_A w_A) = mu s give
-
-        w_A(mu) = G^-1 (Xc_A' yc - mu s),   G = Xc_A' Xc_A,
-
-    and every inactive correlation x_j'r(mu) is linear in mu as well. Starting at
-    mu = lam_max with A = argmax_j |x_j'yc|, each segment ends at the largest mu' < mu where
-    an inactive |x_j'r| reaches mu' (j joins, with the sign of its correlation), an active
-    coefficient reaches 0 (it leaves), or mu' = lam (done). Exact up to rounding after a
-    finite number of segments; the caller still checks the duality gap.
-
-    Returns (w, segments), with w = None when the path is not defined by these rules (a
-    singular G: duplicated or collinear columns, where the lasso solution is not unique)
-    or it takes more than ``max_steps`` segments.
-    """
-    w = torch.zeros(Xc.shape[1], dtype=Xc.dtype)
-    mu = float((Xc.T @ yc).abs().max())
-    active: list[int] = []
-    signs: list[float] = []
-    just_left, hit = -1, -1
-    for step in range(1, max_steps + 1):
-        corr = Xc.T @ (yc - Xc @ w)  # = mu s on the active set
-        # the coordinate whose correlation reached the boundary |corr_j| = mu joins now, and
-        # so does any other one found there (ties), except one that has just left through it
-        tiny = 1e-12 * mu
-        joining = corr.abs() >= mu - tiny
-        if hit >= 0:
-            joining[hit] = True
-        joining[active] = False
-        if just_left >= 0:
-            joining[just_left] = False
-        for j in joining.nonzero().flatten().tolist():
-            active.append(j)
-            signs.append(1.0 if float(corr[j]) > 0 else -1.0)
-        idx = torch.tensor(active)
-        XA, s = Xc[:, idx], torch.tensor(signs, dtype=Xc.dtype)
-        L, info = torch.linalg.cholesky_ex(XA.T @ XA)
-        if int(info) != 0:
-            return None, step
-        v = torch.cholesky_solve(s[:, None], L)[:, 0]  # d w_A / d(-mu)
-        slope = Xc.T @ (XA @ v)  # corr(mu - t) = corr - t * slope; slope = s on A
-        # joins: corr_j - t slope_j = +-(mu - t) for t in (0, mu - lam]
-        up = torch.where(1 - slope > 1e-12, (mu - corr) / (1 - slope), torch.inf)
-        down = torch.where(1 + slope > 1e-12, (mu + corr) / (1 + slope), torch.inf)
-        t_join = torch.minimum(up, down)
-        t_join[idx] = torch.inf
-        t_join[t_join <= tiny] = torch.inf  # at the boundary and moving inwards
-        wA = w[idx]
-        # leaves: w_k + t v_k = 0 for an active k with w_k != 0 moving towards 0
-        t_leave = torch.where((wA != 0) & (wA * v < 0), -wA / v, torch.inf)
-        t_end = mu - lam
-        tj = float(t_join.min())
-        tl = float(t_leave.min())
-        t = min(t_end, tj, tl)
-        mu -= t
-        if t == t_end:
-            mu = lam
-        new_wA = torch.cholesky_solve((XA.T @ yc - mu * s)[:, None], L)[:, 0]
-        just_left = -1
-        if t == tl and t < t_end:
-            k = int(t_leave.argmin())
-            new_wA[k] = 0.0
-            just_left = active.pop(k)
-            signs.pop(k)
-        w[idx] = new_wA
-        if torch.any(new_wA * s < -1e-9 * float(new_wA.abs().max())):
-            return None, step  # a sign flip that no event accounted for: degenerate path
-        if t == t_end:
-            return w, step
-        hit = int(t_join.argmin()) if t == tj else -1  # joins at the top of the next step
-    return None, max_steps
+def _first_dependent(L: torch.Tensor, info: int) -> int:
+    """The first column whose Cholesky pivot (squared) is <= _RANK_TOL -- numerically
+    dependent on the columns before it -- or the number of columns if none is."""
+    d2 = torch.diagonal(L) ** 2
+    bad = ~(d2 > _RANK_TOL)  # NaN after a failed factorization counts as bad
+    if info > 0:
+        bad[info - 1:] = True
+    return int(bad.nonzero()[0]) if bool(bad.any()) else L.shape[0]
 
 
-def _polish(Xc, yc, w, lam):
-    """Solve Xc_S'(yc - Xc_S w_S) = lam sign(w_S) on the support S; None if signs change."""
-    S = (w != 0).nonzero().squeeze(1)
-    if S.numel() == 0 or S.numel() > Xc.shape[0]:
-        return None
-    XS = Xc[:, S]
-    s = torch.sign(w[S])
-    try:
-        L = torch.linalg.cholesky(XS.T @ XS)
-    except RuntimeError:
-        return None
-    wS = torch.cholesky_solve((XS.T @ yc - lam * s)[:, None], L)[:, 0]
-    if not torch.equal(torch.sign(wS), s):
-        return None
-    out = torch.zeros_like(w)
-    out[S] = wS
-    return out
+def _independent(GB: torch.Tensor, L: torch.Tensor, i: int) -> torch.Tensor:
+    """Positions j >= i (relative to i, in order) of the columns of B that stay linearly
+    independent when added one after the other to B[:i] (whose Cholesky factor is
+    L[:i, :i]): a greedy Cholesky on the Schur complement, skipping pivots <= 1e-10."""
+    W = torch.linalg.solve_triangular(L[:i, :i], GB[:i, i:], upper=False)
+    S = GB[i:, i:] - W.T @ W
+    keep = []
+    for j in range(S.shape[0]):
+        piv = float(S[j, j])
+        if piv > 1e-10:
+            keep.append(j)
+            col = S[j:, j] / math.sqrt(piv)
+            S[j:, j:] -= torch.outer(col, col)
+    return torch.tensor(keep, dtype=torch.long)
+
+
+def _change(x, w, g, G, lam) -> float:
+    """f(x) - f(w) for f(v) = 1/2 v'Gv - b'v + sum_j lam_j |v_j|, g = b - Gw, computed from
+    the difference x - w (no cancellation between large terms)."""
+    dx = x - w
+    return float(0.5 * dx @ (G @ dx) - g @ dx + (lam * (x.abs() - w.abs())).sum())
+
+
+def _path_search(w, p, s, lam, G, g) -> torch.Tensor:
+    """First local minimum of f along the projected path x(t) = w + t p on which every
+    coefficient that reaches 0 (or, for w_j = 0, would start with the sign opposite to
+    s_j) stays at 0; f(x) = 1/2 x'Gx - b'x + sum lam_j |x_j| and g = b - Gw.
+
+    With tau_j the time coefficient j reaches 0, x(t) = w + min(t, tau) p, and between
+    consecutive kinks d f(x(t)) / dt = gamma_m t + kappa_m with gamma_m, kappa_m sums over
+    the coefficients frozen so far -- prefix sums, so all pieces are evaluated at once."""
+    tau = torch.where(w * p < 0, -w / p, math.inf)
+    tau = torch.where((w == 0) & (p.sign() != s), 0.0, tau)
+    p0 = torch.where(tau > 0, p, 0.0)
+    sigma = torch.where(w != 0, w.sign(), s)
+    Gp = G @ p0
+    # kinks up to t = 1 (the coefficients whose sign the step would flip); the path is
+    # followed no further than the next kink
+    C = ((tau > 0) & (tau <= 1.0)).nonzero().squeeze(1)
+    last = float(tau[tau > 1.0].min()) if bool((tau > 1.0).any()) else math.inf
+    tc, order = torch.sort(tau[C])
+    C = C[order]
+    pc = p0[C]
+    M = pc[:, None] * G[C][:, C] * pc[None, :]  # M_il = p_i G_il p_l, in kink order
+    low = torch.tril(M, -1)
+    diag = M.diagonal()
+    zero = tc.new_zeros(1)
+
+    def prefix(x: torch.Tensor) -> torch.Tensor:  # [0, x_1, x_1 + x_2, ...]
+        return torch.cat([zero, torch.cumsum(x, 0)])
+
+    gamma = float(p0 @ Gp) - 2 * prefix(pc * Gp[C]) + prefix(2 * low.sum(1) + diag)
+    kappa = (
+        float((lam * sigma * p0).sum() - g @ p0)
+        + prefix(g[C] * pc - lam[C] * sigma[C] * pc + tc * pc * Gp[C])
+        - prefix(tc * low.sum(1) + low @ tc + tc * diag)
+    )
+    gamma = gamma.clamp(min=0.0)
+    starts = torch.cat([zero, tc])
+    ends = torch.cat([tc, tc.new_tensor([last])])
+    at_end = torch.where(torch.isinf(ends), torch.where(gamma > 0, math.inf, kappa),
+                         gamma * ends + kappa)
+    reach = (at_end >= 0).nonzero()
+    if reach.numel() == 0:
+        t = last  # still downhill at the next kink: stop there (inf cannot happen)
+        if math.isinf(t):
+            return w.clone()
+    else:
+        m = int(reach[0])
+        t = float(starts[m])
+        if float(gamma[m]) > 0:
+            t = max(t, -float(kappa[m]) / float(gamma[m]))
+    x = w + torch.minimum(tau, torch.tensor(t, dtype=w.dtype)) * p0
+    return torch.where(tau <= t, 0.0, x)
+
+
+def _line_search(w, p, lam, a: float, beta: float) -> tuple[float, torch.Tensor]:
+    """Exact minimiser t >= 0 of f(t) = a t^2 / 2 - beta t + sum_j lam_j |w_j + t p_j|
+    (convex, a >= 0), and the coordinates that are exactly 0 there (a kink)."""
+    none = torch.zeros(0, dtype=torch.long)
+    sgn = torch.where(w != 0, w.sign(), p.sign())
+    slope = float((lam * p * sgn).sum()) - beta  # f'(0+)
+    if not slope < 0:
+        return 0.0, none
+    cross = (w * p < 0).nonzero().squeeze(1)
+    tk = -w[cross] / p[cross]
+    tk, order = torch.sort(tk)
+    cross = cross[order]
+    # f'(t) = a t + consts[i] between the i-th and (i+1)-th kink; each kink adds 2 lam |p|
+    jumps = torch.cumsum(2 * lam[cross] * p[cross].abs(), 0)
+    consts = torch.cat([jumps.new_tensor([slope]), slope + jumps])
+    ends = torch.cat([tk, tk.new_tensor([math.inf])])
+    at_end = torch.where(torch.isinf(ends), math.inf if a > 0 else consts, a * ends + consts)
+    reach = (at_end >= 0).nonzero()
+    if reach.numel() == 0:
+        return 0.0, none  # unbounded below along p: cannot happen for a lasso, refuse
+    i = int(reach[0])
+    lo = float(tk[i - 1]) if i > 0 else 0.0
+    t = max(lo, -float(consts[i]) / a) if a > 0 else lo
+    hit = cross[tk == t] if (i > 0 and t == lo) else none
+    return t, hit
 
 
 def solve_penalized(X, y, penalty: str, lam: float, **kwargs) -> PenalizedResult:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -23,24 +24,37 @@ def test_map_engine_warns_with_the_kkt_residual_when_out_of_iterations():
         map_estimate(p.X, p.y, prior, p.noise, max_iter=1, strict=True)
 
 
-def test_lasso_warns_with_the_duality_gap_when_out_of_sweeps():
+def test_lasso_warns_with_the_duality_gap_when_out_of_steps():
     p = make_problem(15, 40, seed=1)
     lam = 0.01 * lasso_lam_max(p.X, p.y)
     with pytest.warns(ConvergenceWarning, match=r"duality gap .* > tolerance"):
-        res = lasso(p.X, p.y, lam, max_sweeps=1)
-    assert not res.converged
+        res = lasso(p.X, p.y, lam, max_iter=1)
+    assert not res.converged and res.duality_gap > res.gap_tolerance
     with pytest.raises(ConvergenceError, match=r"duality gap"):
-        lasso(p.X, p.y, lam, max_sweeps=1, strict=True)
+        lasso(p.X, p.y, lam, max_iter=1, strict=True)
 
 
 def test_lasso_duality_gap_is_tiny_and_lam_max_is_exact():
     p = make_problem(30, 20, seed=2)
     lam_max = lasso_lam_max(p.X, p.y)
     res = lasso(p.X, p.y, 0.2 * lam_max)
-    assert res.converged and res.duality_gap <= 1e-10
+    assert res.converged and res.duality_gap <= res.gap_tolerance
+    assert res.gap_tolerance <= 1e-12 * res.objective  # tol * P decides at this lam
     assert res.lam_max == pytest.approx(lam_max)
     assert torch.all(lasso(p.X, p.y, lam_max).coef == 0)
     assert torch.any(lasso(p.X, p.y, lam_max * (1 - 1e-6)).coef != 0)
+
+
+def test_penalized_result_is_frozen_and_compares_by_value():
+    p = make_problem(20, 8, seed=6)
+    res = lasso(p.X, p.y, 0.1 * lasso_lam_max(p.X, p.y))
+    coef = res.coef
+    coef[0] = 123.0
+    assert float(res.coef[0]) != 123.0  # reads are copies
+    assert res == dataclasses.replace(res)
+    assert res != dataclasses.replace(res, intercept=res.intercept + 1.0)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        res.lam = 1.0
 
 
 def test_ridge_lam_zero_is_least_squares_and_n_less_than_d_uses_the_dual():
@@ -55,6 +69,24 @@ def test_ridge_lam_zero_is_least_squares_and_n_less_than_d_uses_the_dual():
     assert np.allclose(w, np.linalg.solve(Xc.T @ Xc + 2.0 * np.eye(30), Xc.T @ yc), atol=1e-10)
 
 
+@pytest.mark.parametrize("n, d", [(10, 30), (12, 12), (5, 5)])
+@pytest.mark.parametrize("lam", [1e-15, 1e-9])
+def test_ridge_tiny_lam_with_n_at_most_d_returns_the_svd_answer(n, d, lam):
+    """Xc Xc' (n <= d) has rank n - 1, so at lam ~ 1e-15 its Cholesky factor is singular;
+    the SVD formula w = V diag(s / (s^2 + lam)) U' yc is exact for every lam >= 0."""
+    q = make_problem(n, d, seed=n + d)
+    res = ridge(q.X, q.y, lam)
+    Xc, yc = q.X - q.X.mean(0), q.y - q.y.mean()
+    U, s, Vt = np.linalg.svd(Xc, full_matrices=False)
+    ref = Vt.T @ (s / (s**2 + lam) * (U.T @ yc))
+    if lam < 1e-12:  # at 1e-9 the Cholesky route may still be well conditioned
+        assert res.method == "svd"
+    assert np.abs(res.coef.numpy() - ref).max() <= 1e-8 * max(1.0, np.abs(ref).max())
+    # tiny lam: the minimum-norm interpolant, as at lam = 0
+    ols = ridge(q.X, q.y, 0.0).coef.numpy()
+    assert np.abs(res.coef.numpy() - ols).max() <= 1e-6 * max(1.0, np.abs(ols).max())
+
+
 @pytest.mark.parametrize(
     "call, match",
     [
@@ -63,9 +95,7 @@ def test_ridge_lam_zero_is_least_squares_and_n_less_than_d_uses_the_dual():
         (lambda X, y: lasso(X, y, 0.0), r"lam must be a positive finite number for the lasso "
          r"\(lam = 0 is least squares: use ridge\(X, y, 0\.0\)\); got 0\.0"),
         (lambda X, y: lasso(X, y, 1.0, tol=0), r"tol must be a positive finite number"),
-        (lambda X, y: lasso(X, y, 1.0, homotopy_after=0),
-         r"homotopy_after must be an integer >= 1; got 0"),
-        (lambda X, y: lasso(X, y, 1.0, max_sweeps=0), r"max_sweeps must be an integer >= 1"),
+        (lambda X, y: lasso(X, y, 1.0, max_iter=0), r"max_iter must be an integer >= 1; got 0"),
         (lambda X, y: solve_penalized(X, y, "elastic", 1.0),
          r"penalty must be one of 'ridge', 'lasso'; got 'elastic'"),
         (lambda X, y: map_estimate(X, y, "laplace", 1.0), r"prior must be a mapreg Prior"),
@@ -119,58 +149,20 @@ def _lasso_kkt(X, y, w, lam):
 
 
 @pytest.mark.parametrize("frac", [1e-2, 1e-4, 1e-6])
-def test_lasso_homotopy_finishes_the_slow_small_lambda_problems(frac):
-    """d2l's n = 20 < d = 200 data at small lam: coordinate descent would need 10^4-10^5
-    sweeps; after ``homotopy_after`` sweeps the exact path takes over. The answer is checked
-    against the optimality conditions (numpy) and the Pyro MAP."""
+def test_lasso_solves_the_small_lambda_n_less_than_d_problems(frac):
+    """d2l's n = 20 < d = 200 data at small lam, where coordinate descent would need
+    10^4-10^5 sweeps: the active-set solver is exact. The answer is checked against the
+    optimality conditions (numpy) and the Pyro MAP."""
     from mapreg import Laplace, load_dataset
 
     data = load_dataset("d2l")
     X, y = data.X.numpy(), data.y.numpy()
     lam = frac * lasso_lam_max(X, y)
     res = lasso(X, y, lam)
-    assert res.converged and res.method == "cd+homotopy" and res.homotopy_steps > 0
-    assert res.iterations <= 100
+    assert res.converged and res.method == "active-set"
     w = res.coef.numpy()
     assert _lasso_kkt(X, y, w, lam) <= 1e-8
     assert 0 < int((w != 0).sum()) <= 19  # at most rank(Xc) = n - 1 non-zeros
     m = map_estimate(X, y, Laplace(b=data.noise**2 / lam), data.noise)
     assert np.abs(m.coef.numpy() - w).max() <= 1e-6 * max(1.0, np.abs(w).max())
     assert np.array_equal(m.coef.numpy() == 0, w == 0)
-
-
-@pytest.mark.parametrize("n, d, seed", [(10, 30, 0), (25, 60, 1), (40, 12, 2), (6, 6, 3)])
-def test_lasso_homotopy_path_equals_coordinate_descent(n, d, seed):
-    """The homotopy's end point is the coordinate-descent optimum, at several lam along the
-    path (including lam where coefficients have left the active set again)."""
-    from mapreg.penalized import _center, _homotopy
-
-    rng = np.random.default_rng(seed)
-    X = rng.standard_normal((n, d)) * 10.0 ** rng.uniform(-1, 1, size=d)
-    y = X @ (rng.standard_normal(d) * (rng.random(d) < 0.4)) + rng.standard_normal(n)
-    Xc, yc, _, _ = _center(torch.tensor(X), torch.tensor(y))
-    lam_max = lasso_lam_max(X, y)
-    for frac in (0.9, 0.3, 0.05, 1e-3):
-        lam = frac * lam_max
-        w, steps = _homotopy(Xc, yc, lam, max_steps=1000)
-        assert w is not None and steps >= 1
-        ref = lasso(X, y, lam, homotopy_after=100_000).coef.numpy()
-        assert ref is not None
-        assert np.abs(w.numpy() - ref).max() <= 1e-8 * max(1.0, np.abs(ref).max())
-        assert _lasso_kkt(X, y, w.numpy(), lam) <= 1e-8
-
-
-def test_lasso_homotopy_gives_up_on_duplicated_columns_and_cd_finishes():
-    """Duplicated columns make the active Gram matrix singular: the homotopy returns None
-    and coordinate descent alone reaches the gap."""
-    from mapreg.penalized import _center, _homotopy
-
-    rng = np.random.default_rng(5)
-    X = np.repeat(rng.standard_normal((12, 3)), 2, axis=1)
-    y = X[:, 0] - X[:, 2] + 0.1 * rng.standard_normal(12)
-    Xc, yc, _, _ = _center(torch.tensor(X), torch.tensor(y))
-    lam = 0.01 * lasso_lam_max(X, y)
-    w, _ = _homotopy(Xc, yc, lam, max_steps=100)
-    assert w is None
-    res = lasso(X, y, lam, homotopy_after=1)
-    assert res.converged and _lasso_kkt(X, y, res.coef.numpy(), lam) <= 1e-6
