@@ -27,6 +27,7 @@ import math
 
 import numpy as np
 import torch
+from scipy.linalg import lapack
 
 _EPS = float(np.finfo(np.float64).eps)
 
@@ -40,41 +41,59 @@ def newton_step(A: np.ndarray, g: np.ndarray) -> np.ndarray | None:
 
 
 def solve_l1_qp(A: np.ndarray, g: np.ndarray, u0: np.ndarray, kappa: np.ndarray,
-                penalized: np.ndarray, accuracy: np.ndarray | None = None) -> np.ndarray:
+                penalized: np.ndarray, accuracy: np.ndarray | None = None,
+                noise: np.ndarray | None = None) -> np.ndarray:
     """argmin_u 1/2 (u - u0)'A(u - u0) + g'(u - u0) + sum_j kappa_j |u_j| (see the module
     docstring); ``kappa`` is 0 where ``penalized`` is False.
 
-    ``accuracy`` (e_j, default m eps) bounds the error of A's entries, |dA_jk| <=
-    (e_j + e_k) sqrt(A_jj A_kk): eigenvalues of a block below what that error can produce
-    are treated as zero, so that a block singular up to A's own rounding is recognised as
-    singular (its "solution" would be a step of noise)."""
-    if accuracy is None:
-        accuracy = np.full(g.shape[0], g.shape[0] * _EPS)
+    The inputs come from float64 evaluations and carry errors the search must not chase:
+
+    * ``accuracy`` (e_j, default m eps) bounds the error of A's entries,
+      |dA_jk| <= (e_j + e_k) sqrt(A_jj A_kk): eigenvalues of a block below what that error
+      can produce count as zero (a block singular up to A's rounding is singular; its
+      "solution" would be a step of noise);
+    * ``noise`` (default 0) is the typical error of g's entries: a coordinate joins only if
+      it violates its condition by more than that, and a slope along a null direction
+      counts only above it (twins -- duplicated columns -- whose gradients differ by
+      rounding would otherwise join and leave forever).
+    """
+    m = g.shape[0]
     diag = np.diag(A).copy()
     D = np.where(diag > 0, 1.0 / np.sqrt(np.where(diag > 0, diag, 1.0)), 1.0)
-    As, gs, ks, v0 = A * D[:, None] * D[None, :], g * D, kappa * D, u0 / D
+    P = _Problem(A * D[:, None] * D[None, :], g * D, u0 / D, kappa * D, penalized,
+                 np.full(m, m * _EPS) if accuracy is None else accuracy,
+                 np.zeros(m) if noise is None else noise * D)
     # warm start from the current point; if its support is too large for the data (a
     # singular block), start cold from zero, where the active set grows one at a time
-    for start in (v0, np.where(penalized, 0.0, v0)):
-        v = _feature_sign(As, gs, v0, start, ks, penalized, accuracy)
+    for start in (P.u0, np.where(penalized, 0.0, P.u0)):
+        v = _feature_sign(P, start)
         if v is not None:
             return v * D
-    return _coordinate_descent(As, gs, v0, ks, penalized, accuracy) * D
+    return _coordinate_descent(P) * D
 
 
-def _grad(A, g, u0, u):
-    return A @ (u - u0) + g
+class _Problem:
+    """The Jacobi-scaled subproblem and the errors of its inputs."""
 
+    def __init__(self, A, g, u0, kappa, penalized, accuracy, noise):
+        self.A, self.g, self.u0, self.kappa, self.penalized = A, g, u0, kappa, penalized
+        self.accuracy, self.noise = accuracy, noise
+        self.absA = np.abs(A)
+        self.m = g.shape[0]
 
-def _rounding(absA, g, u0, u) -> np.ndarray:
-    """Rounding of each entry of A (u - u0) + g: 4 m eps times the magnitudes entering it."""
-    m = g.shape[0]
-    return (4 * m * _EPS) * (absA @ np.abs(u - u0) + np.abs(g))
+    def grad(self, u) -> np.ndarray:
+        return self.A @ (u - self.u0) + self.g
 
+    def tol(self, u) -> np.ndarray:
+        """How far each entry of grad(u) can be off: 4 m eps times the magnitudes entering
+        it, plus the noise of g and the error of A applied to the step."""
+        s = np.abs(u - self.u0)
+        return ((4 * self.m * _EPS) * (self.absA @ s + np.abs(self.g)) + self.noise
+                + self.accuracy * np.sqrt(np.diag(self.absA)) * float(s.sum()))
 
-def _objective(A, g, u0, kappa, u) -> float:
-    s = u - u0
-    return 0.5 * float(s @ A @ s) + float(g @ s) + float(kappa @ np.abs(u))
+    def objective(self, u) -> float:
+        s = u - self.u0
+        return 0.5 * float(s @ self.A @ s) + float(self.g @ s) + float(self.kappa @ np.abs(u))
 
 
 def _sign_pattern(u, active, penalized) -> tuple[np.ndarray, np.ndarray]:
@@ -83,20 +102,19 @@ def _sign_pattern(u, active, penalized) -> tuple[np.ndarray, np.ndarray]:
     return (active & (u != 0)) | ~penalized, np.sign(u) * penalized
 
 
-def _feature_sign(A, g, u0, start, kappa, penalized, accuracy) -> np.ndarray | None:
+def _feature_sign(P: _Problem, start) -> np.ndarray | None:
     """Feature-sign search from ``start``; None if it fails to make progress.
 
-    A coordinate off the active set joins when |grad_j| exceeds kappa_j by more than the
-    rounding of grad_j (coordinate by coordinate); the active set is optimal when its
-    conditions hold to the accuracy of a linear solve."""
-    m = g.shape[0]
-    absA = np.abs(A)
+    A coordinate off the active set joins when |grad_j| exceeds kappa_j by more than
+    grad_j's error (coordinate by coordinate); the active set is optimal when its
+    conditions hold to that error, or right after a solve that reached its target."""
+    A, kappa, penalized = P.A, P.kappa, P.penalized
     u = start.copy()
     active, theta = _sign_pattern(u, u != 0, penalized)
     solved = False  # did the last step reach the stationary point of its sign pattern?
-    for _ in range(4 * m + 50):
-        grad = _grad(A, g, u0, u)
-        tol = _rounding(absA, g, u0, u)
+    for _ in range(4 * P.m + 50):
+        grad = P.grad(u)
+        tol = P.tol(u)
         idx = np.flatnonzero(active)
         slope = grad[idx] + kappa[idx] * theta[idx]  # gradient of q with the signs fixed
         if solved or not bool((np.abs(slope) > tol[idx]).any()):
@@ -112,7 +130,7 @@ def _feature_sign(A, g, u0, start, kappa, penalized, accuracy) -> np.ndarray | N
         cur = u[idx]
         pen = penalized[idx]
         step, null = _solve_block(A[np.ix_(idx, idx)], slope, float(np.linalg.norm(tol[idx])),
-                                  accuracy[idx])
+                                  P.accuracy[idx])
         if null is not None:
             # Singular block with no stationary point for these signs (more active
             # coordinates than the data can pin down): q is linear along the null vector,
@@ -136,18 +154,20 @@ def _feature_sign(A, g, u0, start, kappa, penalized, accuracy) -> np.ndarray | N
         for point in candidates:
             trial = u.copy()
             trial[idx] = point
-            val = _objective(A, g, u0, kappa, trial)
+            val = P.objective(trial)
             if val < best_val:
                 best, best_val = trial, val
         if best is None:
             return None  # non-finite objective values: numerical trouble
-        current = _objective(A, g, u0, kappa, u)
-        s = np.abs(u - u0)
-        slack = 4 * m * _EPS * (float(s @ absA @ s) + float(np.abs(g) @ s)
-                                + float(kappa @ np.abs(u)))
+        current = P.objective(u)
+        s = np.abs(u - P.u0)
+        slack = 4 * P.m * _EPS * (float(s @ P.absA @ s) + float(np.abs(P.g) @ s)
+                                  + float(kappa @ np.abs(u)))
         if best_val > current + slack:
             return None  # no decrease: numerical trouble
-        solved = np.array_equal(best[idx], target)
+        # the target is stationary for the signs theta: only if it kept them
+        solved = np.array_equal(best[idx], target) and bool(
+            (np.sign(target[pen]) == theta[idx][pen]).all())
         u = best
         active, theta = _sign_pattern(u, active, penalized)
     return None
@@ -165,11 +185,16 @@ def _solve_block(A, slope, slope_tol, accuracy):
     m = slope.shape[0]
     top = float(np.abs(A).sum(1).max(initial=0.0))
     null_level = max(64 * m * _EPS * top, 2 * math.sqrt(m) * float(np.linalg.norm(accuracy)))
-    L, info = torch.linalg.cholesky_ex(torch.from_numpy(np.ascontiguousarray(A)))
-    if int(info) == 0 and float(torch.diagonal(L).min()) ** 2 > null_level:
-        s = torch.cholesky_solve(torch.from_numpy(-slope)[:, None], L)[:, 0].numpy()
-        if np.isfinite(s).all():
-            return s, None
+    # Cholesky with complete pivoting is rank-revealing (an unpivoted factor can keep every
+    # pivot large on a singular matrix): it stops at the first pivot below null_level
+    c, piv, rank, _ = lapack.dpstrf(A, tol=null_level)
+    if rank == m:
+        order = piv - 1
+        z, info = lapack.dpotrs(c, -slope[order][:, None])
+        step = np.empty(m)
+        step[order] = z[:, 0]
+        if info == 0 and np.isfinite(step).all():
+            return step, None
     lam_t, V_t = torch.linalg.eigh(torch.from_numpy(0.5 * (A + A.T)))
     lam, V = lam_t.numpy(), V_t.numpy()
     keep = lam > max(null_level, 64 * m * _EPS * float(lam[-1]))
@@ -205,18 +230,17 @@ def _null_step(v, slope, cur, theta, pen) -> np.ndarray | None:
     return new
 
 
-def _coordinate_descent(A, g, u0, kappa, penalized, accuracy,
-                        max_sweeps: int = 20_000) -> np.ndarray:
+def _coordinate_descent(P: _Problem, max_sweeps: int = 20_000) -> np.ndarray:
     """Coordinate descent with soft-thresholding, then a solve on the settled support."""
-    m = g.shape[0]
-    u = np.where(penalized, 0.0, u0)
-    grad = _grad(A, g, u0, u)
+    A, kappa, penalized = P.A, P.kappa, P.penalized
+    u = np.where(penalized, 0.0, P.u0)
+    grad = P.grad(u)
     diag = np.diag(A).copy()
     prev_pattern = None
     wait, next_try = 1, 0  # after a failed polish, wait twice as many sweeps before the next
     for sweep in range(max_sweeps):
         max_step = 0.0
-        for j in range(m):
+        for j in range(P.m):
             if diag[j] <= 0.0:
                 continue
             old = u[j]
@@ -230,7 +254,7 @@ def _coordinate_descent(A, g, u0, kappa, penalized, accuracy,
         pattern = np.sign(u) * penalized
         settled = prev_pattern is not None and np.array_equal(pattern, prev_pattern)
         if settled and sweep >= next_try:
-            polished = _polish(A, g, u0, kappa, pattern, penalized, accuracy)
+            polished = _polish(P, pattern)
             if polished is not None:
                 return polished
             next_try, wait = sweep + wait, 2 * wait
@@ -240,28 +264,25 @@ def _coordinate_descent(A, g, u0, kappa, penalized, accuracy,
     return u
 
 
-def _polish(A, g, u0, kappa, pattern, penalized, accuracy):
+def _polish(P: _Problem, pattern):
     """The stationary point of q on S = support (penalized) + unpenalized with the signs of
     ``pattern``; None if it changes a sign, violates an off-support condition, or the
     block has no stationary point."""
+    penalized = P.penalized
     S = (pattern != 0) | ~penalized
-    u = np.zeros_like(g)
-    u[~penalized] = u0[~penalized]
-    absA = np.abs(A)
+    u = np.zeros_like(P.g)
+    u[~penalized] = P.u0[~penalized]
     if S.any():
-        grad = _grad(A, g, u0, u)
-        slope = grad[S] + kappa[S] * pattern[S]
-        tol = _rounding(absA, g, u0, u)
-        step, null = _solve_block(A[np.ix_(S, S)], slope, float(np.linalg.norm(tol[S])),
-                                  accuracy[S])
+        slope = P.grad(u)[S] + P.kappa[S] * pattern[S]
+        step, null = _solve_block(P.A[np.ix_(S, S)], slope,
+                                  float(np.linalg.norm(P.tol(u)[S])), P.accuracy[S])
         if null is not None:
             return None
         u[S] += step
     if np.any(np.sign(u[penalized & S]) != pattern[penalized & S]):
         return None
     off = ~S
-    grad = _grad(A, g, u0, u)
-    if np.any(np.abs(grad[off]) > kappa[off] + _rounding(absA, g, u0, u)[off]):
+    if np.any(np.abs(P.grad(u)[off]) > P.kappa[off] + P.tol(u)[off]):
         return None
     return u
 

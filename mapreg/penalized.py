@@ -21,10 +21,11 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 
+from ._centring import centre, centred_svd
 from ._results import FrozenResult
 from ._validation import (
     check_choice,
@@ -91,7 +92,7 @@ class PenalizedResult(FrozenResult):
     lam_max: float
     iterations: int
     converged: bool
-    wall_time: float
+    wall_time: float = field(compare=False)  # not part of the answer
     method: str = "active-set"
     homotopy_steps: int = 0
     gap_tolerance: float = math.nan
@@ -108,33 +109,11 @@ def canonical_objective(X, y, coef, intercept, penalty: str, lam: float) -> floa
     penalty = check_choice("penalty", penalty, PENALTIES)
     X, y = torch.as_tensor(X, dtype=torch.float64), torch.as_tensor(y, dtype=torch.float64)
     w = torch.as_tensor(coef, dtype=torch.float64)
-    Xc, yc, xm, ym = _center(X, y)
+    Xc, yc, xm, ym = centre(X, y)
     r = yc - Xc @ w
     shift = float(ym - xm @ w) - float(intercept)
     pen = 0.5 * float(w @ w) if penalty == "ridge" else float(w.abs().sum())
     return 0.5 * float(r @ r) + 0.5 * X.shape[0] * shift**2 + lam * pen
-
-
-def _center(X: torch.Tensor, y: torch.Tensor):
-    """Centred copies of X and y, and their means (see :func:`_center_`)."""
-    Xc, yc = X.clone(), y.clone()
-    xm, ym = _center_(Xc, yc)
-    return Xc, yc, xm, ym
-
-
-def _center_(X: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Centre X (columns) and y in place; return their means. The mean is subtracted in two
-    passes (the second removes the mean of what the first left, which is tiny and exact to
-    the precision of the centred values), so a column 1e5 + noise is centred to the
-    precision of the noise, not of 1e5."""
-    means = []
-    for t in (X, y):
-        m = t.mean(0)
-        t.sub_(m)
-        m2 = t.mean(0)
-        t.sub_(m2)
-        means.append(m + m2)
-    return means[0], means[1]
 
 
 # --------------------------------------------------------------------------------- ridge
@@ -154,31 +133,42 @@ def ridge(X, y, lam: float) -> PenalizedResult:
     1e6 eps relative at most. Otherwise -- ``lam = 0`` (least squares: the minimum-norm
     solution when it is not unique, singular values below max(n, d) eps s_max counting as
     0), tiny lam with n <= d (Xc Xc' has rank n - 1) or with collinear columns -- the SVD
-    formula is used (method ``"svd"``); it is exact for every lam >= 0.
+    formula is used (method ``"svd"``); it is exact for every lam >= 0. Either way two steps
+    of iterative refinement follow, w += (Xc'Xc + lam I)^-1 (Xc'(yc - Xc w) - lam w) with the
+    gradient computed on the data, so that the optimality conditions hold to the rounding of
+    their own terms (|Xc|'|r| + lam |w|) also where the Gram matrix is badly conditioned.
+    X and y are centred by :func:`mapreg._centring.centre` (two passes; a column constant to
+    rounding becomes exactly 0 and gets the weight 0).
     """
     X, y = check_data(X, y)
     lam = check_nonnegative("lam", lam)
     start = time.perf_counter()
     n, d = X.shape
-    xm, ym = _center_(X, y)  # X, y are private copies (check_data)
-    Xc, yc = X, y
+    Xc, yc, xm, ym = centre(X, y)
     w, method = None, "closed-form"
     if lam > 0.0:
         A = Xc.T @ Xc if n >= d else Xc @ Xc.T
         A = A + lam * torch.eye(A.shape[0], dtype=A.dtype)
         L, info = torch.linalg.cholesky_ex(A)
         if int(info) == 0 and _min_eig(L) >= 1e-6 * float(A.diagonal().max()):
-            w = _chol_solve(L, Xc.T @ yc if n >= d else yc)
-            w = w if n >= d else Xc.T @ w
+            # (Xc'Xc + lam I)^-1 v: directly (n >= d) or by the push-through identity,
+            # (v - Xc'(Xc Xc' + lam I)^-1 Xc v) / lam (n < d; lam >= 1e-6 ||A|| here, so
+            # the subtraction loses at most 6 digits, which the refinement restores)
+            if n >= d:
+                def solve(v):
+                    return _chol_solve(L, v)
+            else:
+                def solve(v):
+                    return (v - Xc.T @ _chol_solve(L, Xc @ v)) / lam
+            w = _refined(solve, Xc.T @ yc, lambda v: Xc.T @ (yc - Xc @ v) - lam * v)
     if w is None:
         method = "svd"
-        U, s, Vh = torch.linalg.svd(Xc, full_matrices=False)
-        if lam == 0.0:
-            keep = s > max(n, d) * _EPS * float(s.max())
-            f = torch.where(keep, 1.0 / torch.where(keep, s, 1.0), 0.0)
-        else:
-            f = s / (s * s + lam)
-        w = Vh.T @ (f * (U.T @ yc))
+        _, s, Vh = centred_svd(Xc)  # rank cut-off max(n, d) eps s_max; zero columns exact
+        V = Vh.T
+        # w = V diag(1 / (s^2 + lam)) V' Xc'yc stays in the row space of Xc (for lam = 0 the
+        # minimum-norm least-squares solution), refined from the gradient likewise
+        w = _refined(lambda v: V @ ((V.T @ v) / (s * s + lam)), Xc.T @ yc,
+                     lambda v: Xc.T @ (yc - Xc @ v) - lam * v)
     c = float(ym - xm @ w)
     r = yc - Xc @ w
     grad = -(Xc.T @ r) + lam * w
@@ -187,6 +177,17 @@ def ridge(X, y, lam: float) -> PenalizedResult:
     return PenalizedResult(
         w, c, "ridge", lam, obj, float(grad.abs().max()), float("inf"), 0, True, wall, method
     )
+
+
+def _refined(solve, rhs: torch.Tensor, residual, steps: int = 2) -> torch.Tensor:
+    """x = solve(rhs), then ``steps`` of iterative refinement x += solve(residual(x)), the
+    residual computed on the data rather than the factored matrix: the optimality
+    conditions then hold to the rounding of their own terms even where the factored matrix
+    is badly conditioned."""
+    x = solve(rhs)
+    for _ in range(steps):
+        x = x + solve(residual(x))
+    return x
 
 
 def _min_eig(L: torch.Tensor, iters: int = 10) -> float:
@@ -205,7 +206,7 @@ def _min_eig(L: torch.Tensor, iters: int = 10) -> float:
 def lasso_lam_max(X, y) -> float:
     """The smallest lam at which the lasso solution is w = 0: max_j |Xc_j . yc|."""
     X, y = check_data(X, y)
-    Xc, yc, _, _ = _center(X, y)
+    Xc, yc, _, _ = centre(X, y)
     return float((Xc.T @ yc).abs().max())
 
 
@@ -329,7 +330,7 @@ def lasso(
     max_iter = check_positive_int("max_iter", max_iter)
     start = time.perf_counter()
     n, d = X.shape
-    xm, ym = _center_(X, y)  # X, y are private copies (check_data): now Xc, yc
+    X, y, xm, ym = centre(X, y)  # from here on X, y are the centred data
     lam_max = float((X.T @ y).abs().max())
     norms = (X * X).sum(0).sqrt()
     keep = (norms > 0).nonzero().squeeze(1)

@@ -83,7 +83,7 @@ def make_hostile(seed: int) -> HostileProblem:
     y = y * units
     noise *= units
     if rng.random() < 0.25:
-        y = y + float(rng.choice([1e3, 1e6]))
+        y = y + units * float(rng.choice([1e3, 1e6]))  # offset relative to the signal
     prior = "laplace" if rng.random() < 0.5 else "gaussian"
     Xc, yc = X - X.mean(0), y - y.mean()
     if prior == "laplace":
