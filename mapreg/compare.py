@@ -279,7 +279,7 @@ class CompareResult(FrozenResult):
                 "solver": self.penalized.penalty,
                 "method": self.penalized.method,
                 "iterations": self.penalized.iterations,
-                "homotopy_steps": self.penalized.homotopy_steps,
+                "working_set_size": self.penalized.working_set_size,
                 "duality_gap": self.penalized.duality_gap,
                 "converged": self.penalized.converged,
                 "wall_time": self.penalized.wall_time,
@@ -385,10 +385,10 @@ def _finite(x: float) -> float | None:
 
 
 def _solver_summary(p: PenalizedResult) -> str:
-    if p.method == "closed-form":
-        return "closed form"
-    out = f"{p.iterations} CD sweeps"
-    return out + (f" + {p.homotopy_steps} homotopy segments" if p.homotopy_steps else "")
+    if p.penalty == "ridge":
+        return {"closed-form": "closed form (Cholesky)", "svd": "closed form (SVD)"}.get(
+            p.method, p.method)
+    return f"{p.iterations} active-set steps"
 
 
 def compare(

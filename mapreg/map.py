@@ -10,15 +10,22 @@ smooth weight prior), and ``h = -log p(w)`` is the weight site's term when the p
 not smooth (Laplace). ``h`` enters only through the prior's proximal operator and its
 subdifferential; its value in reported objectives is Pyro's too.
 
-Parametrization (centred, invariant to offsets and units)
----------------------------------------------------------
-The engine moves in u = (w, a) with intercept c = mean(y) + a - mean(X) . w. This is a
-linear change of variables of Pyro's model -- every value and gradient still comes from
-a trace of the model at (w, c), autograd carrying the chain rule -- chosen so that the
-intercept decouples from the weights (the Hessian in u is block-diagonal for a Gaussian
-likelihood), the start u = 0 (w = 0, c = mean(y)) is the exact optimum when the prior
-zeroes every weight, and uncentred columns ("a year around 2000", an offset of 1e5) or a
-large offset in y cost nothing in accuracy or iterations.
+Evaluation on the centred data (invariant to offsets and units)
+---------------------------------------------------------------
+The linear model's log joint depends on X and y only through the residuals y - Xw - c,
+so translating the data is an exact symmetry of the model:
+
+    log p(y | X, w, c) + log p(w)  =  log p(yc | Xc, w, a) + log p(w),
+    Xc = X - mean(X),  yc = y - mean(y),  a = c - mean(y) + mean(X) . w.
+
+The engine traces the same Pyro model on (Xc, yc) (centred in two passes, see
+:mod:`mapreg._centring`) and moves in u = (w, a): the intercept decouples from the
+weights, the start u = 0 (w = 0, c = mean(y)) is the exact optimum when the prior zeroes
+every weight, and uncentred columns ("a year around 2000", an offset of 1e5) or a large
+offset in y cost nothing -- evaluated on the raw data, their magnitudes would drown the
+residuals' rounding and the Hessian's accuracy (a gradient floor up to 1e5 times larger).
+Every value and gradient still comes from Pyro's trace of the model; the reported
+-log p(y, w, c) is evaluated on the user's raw data at the returned (w, c).
 
 Method (proximal Newton with exact second-order information and working sets)
 -----------------------------------------------------------------------------
@@ -53,11 +60,16 @@ Laplace one), the test is::
   smooth prior or the penalty weight kappa for a Laplace one. It is relative to the
   condition itself -- not to the gradient at w = 0, which can exceed a weak prior's whole
   penalty weight (n < d) and would let a wrong point pass.
-* r_j, the rounding floor of Pyro's float64 gradient on the raw data: 32 eps times the
-  magnitudes that enter it, sum_i (|x_ij| + |mean(x_j)|) |d delta_i/d mean_i|
-  (|y_i| + sum_k |x_ik w_k| + |c|) (plus eps |d log p(w)/d w_j| for a smooth prior). It
-  only matters where the data's raw magnitudes dwarf the centred ones (uncentred columns,
-  offsets): there no evaluation of the model on the raw X can be more accurate.
+* r_j, the rounding floor of Pyro's float64 gradient: 32 eps times the magnitudes that
+  enter it, sum_i |xc_ij| |d delta_i/d mean_i| (|yc_i| + sum_k |xc_ik w_k| + |a|) (plus
+  32 eps |d log p(w)/d w_j| for a smooth prior). It matters only where the residuals are
+  far smaller than the data (near-interpolation with a very weak prior): there float64
+  cannot resolve the prior's pull any better. (Measured: Pyro's gradient error stays
+  below 0.06 r_j over thousands of hostile problems.)
+
+While the test passes only thanks to r_j (which is an upper bound), the iterations go on
+as long as they halve the relative residual, so a weak prior is resolved as sharply as
+the evaluation allows.
 
 The result reports max_j rho_j / s_j (``kkt_residual``), the tolerance ``tol``
 (``kkt_tol``) and max_j r_j / s_j (``kkt_floor``); ``converged`` is the test above.

@@ -73,9 +73,6 @@ class PenalizedResult(FrozenResult):
         ``"closed-form"`` (ridge by Cholesky), ``"svd"`` (ridge by the singular value
         decomposition, used when the Cholesky factor is singular or ill-conditioned) or
         ``"active-set"`` (the lasso).
-    homotopy_steps
-        Always 0 (the homotopy solver was replaced by the active-set method); kept so that
-        code reading it keeps working.
     gap_tolerance
         Lasso: the bound the duality gap was tested against, max(tol * primal, rounding
         floor) (see :func:`lasso`); ridge: ``nan``.
@@ -94,7 +91,6 @@ class PenalizedResult(FrozenResult):
     converged: bool
     wall_time: float = field(compare=False)  # not part of the answer
     method: str = "active-set"
-    homotopy_steps: int = 0
     gap_tolerance: float = math.nan
     working_set_size: int = 0
 
@@ -354,7 +350,7 @@ def lasso(
         )
     return PenalizedResult(
         w, c, "lasso", lam, cert.primal, cert.gap, lam_max, solver.steps, converged, wall,
-        "active-set", 0, cert.bound, int(solver.W.numel()),
+        "active-set", cert.bound, int(solver.W.numel()),
     )
 
 
