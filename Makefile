@@ -5,7 +5,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench sweep clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,10 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/bench_map.py
+
+# 1,500 hostile random problems, new ones every day (seeded by the date); exit 1 on any failure
+sweep: $(STAMP)
+	MPLBACKEND=Agg $(PY) benchmarks/sweep.py
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache

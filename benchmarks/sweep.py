@@ -35,10 +35,12 @@ def main(argv=None) -> int:
     start = time.perf_counter()
     failed, slowest = [], (0.0, "")
     per_design: dict[str, int] = {}
+    verdicts: dict[str, int] = {}
     for seed in range(args.seed, args.seed + args.count):
         p = make_hostile(seed)
         t = time.perf_counter()
-        failures = check_compare(p)
+        failures, kind = check_compare(p)
+        verdicts[kind] = verdicts.get(kind, 0) + 1
         dt = time.perf_counter() - t
         slowest = max(slowest, (dt, p.label))
         kind = DESIGNS[seed % len(DESIGNS)]
@@ -50,6 +52,7 @@ def main(argv=None) -> int:
     print(f"{args.count} problems from seed {args.seed} in {total:.0f} s "
           f"({', '.join(f'{k} {v}' for k, v in sorted(per_design.items()))}); "
           f"slowest {slowest[0]:.2f} s ({slowest[1]})")
+    print("verdicts: " + ", ".join(f"{k} {v}" for k, v in sorted(verdicts.items())))
     print(f"{args.count - len(failed)} passed, {len(failed)} failed")
     return 1 if failed else 0
 

@@ -29,7 +29,10 @@ def _centre_columns(A: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     n = A.shape[0]
     m = A.mean(0)
     Ac = A - m
-    constant = (Ac.abs() <= (n + 1) * EPS * A.abs().amax(0)).all(0)
+    # max_i |Ac_ij| and max_i |A_ij| from column maxima and minima (no |.| copies of A)
+    spread = torch.maximum(Ac.amax(0), -Ac.amin(0))
+    size = torch.maximum(A.amax(0), -A.amin(0))
+    constant = spread <= (n + 1) * EPS * size
     Ac[:, constant] = 0.0
     m2 = Ac.mean(0)
     return Ac - m2, m + m2

@@ -190,12 +190,13 @@ class _LogJoint:
         """The point u of the user's (w, c)."""
         return torch.cat([w, (c - self.y_mean + self.x_mean @ w).reshape(1)])
 
-    def evaluate(self, U: torch.Tensor, E: torch.Tensor | None = None):
+    def evaluate(self, U: torch.Tensor, E: torch.Tensor | None = None, with_point: bool = True):
         """One batched trace at the rows of ``U``.
 
         Returns (full, grad, HE, point): Pyro's -log p per row, the gradient of f per row,
         the Hessian-vector products H(U_k) E_k per row (``None`` without ``E``), and the
-        :class:`_Point` of row 0 with its scales and rounding floor.
+        :class:`_Point` of row 0 with its scales and rounding floor (``None`` if not
+        ``with_point``: a Hessian-vector product needs none).
         """
         need_h = E is not None and bool(E.any())
         U = U.detach().clone().requires_grad_(True)
@@ -220,6 +221,9 @@ class _LogJoint:
             else:
                 smooth = smooth - lp_rows.sum(-1)
         (G,) = torch.autograd.grad(smooth.sum(), U, create_graph=need_h, retain_graph=True)
+        if not with_point:
+            (HE,) = torch.autograd.grad((G * E).sum(), U)
+            return (smooth + rough).detach(), G.detach(), HE.detach(), None
         obs = tr.nodes[OBS_SITE]
         loc = obs["fn"].loc  # the mean the observations are drawn around, in the graph
         (delta,) = torch.autograd.grad(-obs["log_prob"].sum(), loc, create_graph=True,
@@ -259,7 +263,7 @@ class _LogJoint:
 
     def hvp(self, u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
         """H(u) v, exactly (double backward through one trace)."""
-        return self.evaluate(u[None], v[None])[2][0]
+        return self.evaluate(u[None], v[None], with_point=False)[2][0]
 
 
 class _Hessian:

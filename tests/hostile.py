@@ -144,7 +144,7 @@ def map_kkt_check(p: HostileProblem, coef, intercept, tol: float = 1e-10) -> tup
     return worst <= 1.0, worst
 
 
-def check_compare(p: HostileProblem) -> list[str]:
+def check_compare(p: HostileProblem) -> tuple[list[str], str]:
     """Run ``mapreg.compare`` on a hostile problem and list every broken promise.
 
     Promised: no exception and no warning; both solvers report convergence; the MAP is a
@@ -152,7 +152,8 @@ def check_compare(p: HostileProblem) -> list[str]:
     is the penalized optimum (its own test is a duality gap or a closed form; the same KKT
     conditions hold for it because they are the canonical objective's, divided by
     sigma_eps^2); the verdict is never a bare DISAGREE. Returns the failures (empty: all
-    kept).
+    kept) and the verdict's kind ("agree", "not_unique", "rounding", "disagree"; "error" if
+    ``compare`` raised).
     """
     import warnings
 
@@ -165,7 +166,7 @@ def check_compare(p: HostileProblem) -> list[str]:
         try:
             res = compare(p.prior, X=p.X, y=p.y, noise=p.noise, **kw)
         except Exception as exc:  # noqa: BLE001 -- reported as a failure
-            return [f"{type(exc).__name__}: {exc}"]
+            return [f"{type(exc).__name__}: {exc}"], "error"
     if not res.map.converged:
         failures.append(f"MAP not converged (KKT {res.map.kkt_residual:.1e})")
     ok, worst = map_kkt_check(p, res.map_coef.numpy(), res.map_intercept)
@@ -176,7 +177,7 @@ def check_compare(p: HostileProblem) -> list[str]:
     ok, worst = map_kkt_check(p, res.penalized_coef.numpy(), res.penalized_intercept)
     if not ok:
         failures.append(f"penalized optimum fails the independent KKT check (ratio {worst:.2e})")
-    verdict = res.verdict()
-    if verdict.startswith("DISAGREE"):
-        failures.append(verdict)
-    return failures
+    diagnosis = res.diagnosis()
+    if diagnosis.kind == "disagree":
+        failures.append(str(diagnosis))
+    return failures, diagnosis.kind
