@@ -7,6 +7,8 @@ parametrized test in the suite then covers it.
 from __future__ import annotations
 
 import os
+import threading
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 os.environ.setdefault("MPLBACKEND", "Agg")
@@ -78,3 +80,24 @@ def _float64_default():
     torch.set_default_dtype(torch.float64)
     yield
     torch.set_default_dtype(old)
+
+
+def run_concurrently(call: Callable, jobs: Sequence[tuple], repeats: int = 3):
+    """Run ``call(*job)`` for every job, each in its own thread, ``repeats`` times over, all
+    threads at once; returns (the last result of each job, the errors raised, as reprs)."""
+    results: list = [None] * len(jobs)
+    errors: list[str] = []
+
+    def work(i):
+        try:
+            for _ in range(repeats):
+                results[i] = call(*jobs[i])
+        except Exception as exc:  # noqa: BLE001 -- collected and reported by the caller
+            errors.append(repr(exc))
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(len(jobs))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return results, errors

@@ -7,13 +7,11 @@ in numpy's extended precision at the returned point (no Pyro, no torch).
 
 from __future__ import annotations
 
-import threading
-
 import numpy as np
 import pyro
 import pytest
 import torch
-from conftest import PRIOR_REGISTRY, make_problem
+from conftest import PRIOR_REGISTRY, make_problem, run_concurrently
 from hostile import HostileProblem, make_hostile, map_kkt_check
 
 from mapreg.map import map_estimate, map_optimality
@@ -177,22 +175,7 @@ def test_concurrent_calls_from_threads_give_the_serial_answers():
     serial = [map_estimate(X, y, prior, 0.5) for X, y, prior in jobs]
     pyro.clear_param_store()
     pyro.param("user_param", torch.tensor(3.0))
-    results: list = [None] * len(jobs)
-    errors: list = []
-
-    def work(i):
-        try:
-            X, y, prior = jobs[i]
-            for _ in range(3):
-                results[i] = map_estimate(X, y, prior, 0.5)
-        except Exception as exc:  # noqa: BLE001 -- collected and reported below
-            errors.append(repr(exc))
-
-    threads = [threading.Thread(target=work, args=(i,)) for i in range(len(jobs))]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    results, errors = run_concurrently(lambda X, y, prior: map_estimate(X, y, prior, 0.5), jobs)
     assert not errors
     for got, want in zip(results, serial, strict=True):
         assert torch.equal(got.coef, want.coef) and got.intercept == want.intercept

@@ -3,10 +3,9 @@ which runs >= 1,500 new problems every day), and ``compare`` under concurrent ca
 
 from __future__ import annotations
 
-import threading
-
 import numpy as np
 import pytest
+from conftest import run_concurrently
 from hostile import DESIGNS, check_compare, make_hostile
 
 from mapreg import compare
@@ -33,21 +32,7 @@ def test_compare_from_four_threads_gives_the_serial_answers():
         return compare(kind, X=X, y=y, noise=0.5, **kw)
 
     serial = [run(*job) for job in jobs]
-    results: list = [None] * len(jobs)
-    errors: list = []
-
-    def work(i):
-        try:
-            for _ in range(3):
-                results[i] = run(*jobs[i])
-        except Exception as exc:  # noqa: BLE001 -- collected and reported below
-            errors.append(repr(exc))
-
-    threads = [threading.Thread(target=work, args=(i,)) for i in range(len(jobs))]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    results, errors = run_concurrently(run, jobs)
     assert not errors
     for got, want in zip(results, serial, strict=True):
         assert got == want and got.verdict().startswith("AGREE")
