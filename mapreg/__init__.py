@@ -24,7 +24,7 @@ from .evidence import EvidenceResult, log_evidence, maximize_evidence
 from .lagrange import LagrangePicture, lagrangian_picture
 from .lagrange_plots import plot_l1_vs_l2, plot_lagrangian, plot_path, plot_posterior
 from .likelihoods import GaussianNoise
-from .map import MapResult, map_estimate, neg_log_joint
+from .map import MapResult, Optimality, map_estimate, map_optimality, neg_log_joint
 from .models import linear_model
 from .penalized import PenalizedResult, canonical_objective, lasso, lasso_lam_max, ridge
 from .priors import PRIORS, Gaussian, Laplace, Prior, make_prior
@@ -46,6 +46,7 @@ __all__ = [
     "GaussianNoise",
     "Laplace",
     "MapResult",
+    "Optimality",
     "PenalizedResult",
     "Prior",
     "TrainResult",
@@ -74,6 +75,7 @@ __all__ = [
     "load_dataset",
     "make_prior",
     "map_estimate",
+    "map_optimality",
     "neg_log_joint",
     "ridge",
     "train_penalized",

@@ -14,7 +14,7 @@ import torch
 from conftest import PRIOR_REGISTRY, make_problem, run_concurrently
 from hostile import HostileProblem, make_hostile, map_kkt_check
 
-from mapreg.map import map_estimate, map_optimality
+from mapreg import map_estimate, map_optimality
 from mapreg.priors import Gaussian, Laplace
 
 
