@@ -319,12 +319,11 @@ def _kkt(point: _Point, prior: Prior, d: int) -> tuple[torch.Tensor, torch.Tenso
     return rho, scale
 
 
-def _violations(point: _Point, prior: Prior, d: int, tol: float,
-                with_floor: bool = True) -> torch.Tensor:
-    """rho_j - (tol s_j + r_j) (without r_j if not ``with_floor``): positive where
-    coordinate j fails the stop test."""
+def _violations(point: _Point, prior: Prior, d: int, tol: float) -> torch.Tensor:
+    """rho_j - tol s_j: positive where coordinate j is not optimal to ``tol`` (the stop
+    test adds the floor r_j; the iterations aim below it, see :func:`_run`)."""
     rho, scale = _kkt(point, prior, d)
-    return rho - (tol * scale + (point.floor if with_floor else 0.0))
+    return rho - tol * scale
 
 
 def _residual(point: _Point, prior: Prior, d: int, tol: float) -> tuple[float, bool]:
@@ -505,14 +504,14 @@ def _run(lj: _LogJoint, prior: Prior, tol: float, max_iter: int):
     point = hess.evaluate(u, first)
     it = 0
     method = "newton" if prior.smooth else "prox-newton"
-    viol = _violations(point, prior, d, tol, with_floor=False)
+    viol = _violations(point, prior, d, tol)
     if use_cg and bool((viol > 0).any()):
         # Building the full Hessian costs about p / 12 single traces; try CG first.
         point, cg_it = _conjugate_gradient(lj, point, tol, max(10, p // 12))
         u = point.u
         it += cg_it
         method = "newton-cg"
-        viol = _violations(point, prior, d, tol, with_floor=False)
+        viol = _violations(point, prior, d, tol)
     # Passing only thanks to the rounding floor is not enough while the iterations still
     # make progress: the floor is an upper bound on Pyro's gradient error, and a weak
     # prior's conditions can be resolved far below it. Stop there once the relative
@@ -557,7 +556,7 @@ def _run(lj: _LogJoint, prior: Prior, tol: float, max_iter: int):
         if not prior.smooth:
             guess = replace(point, u=new, grad=predicted)
             nxt = _grow_working_set(working, new,
-                                    _violations(guess, prior, d, tol, with_floor=False), d)
+                                    _violations(guess, prior, d, tol), d)
             prefetch = (nxt & ~hess.known).nonzero().squeeze(1)
         trial = hess.evaluate(new, prefetch)
         halvings = 0
@@ -577,7 +576,7 @@ def _run(lj: _LogJoint, prior: Prior, tol: float, max_iter: int):
                                    + trial.floor + point.floor).any()):
             hess.invalidate()  # f is not quadratic: second-order information is local
         u, point = trial.u, trial
-        viol = _violations(point, prior, d, tol, with_floor=False)
+        viol = _violations(point, prior, d, tol)
     if best is not None and best[1] is not point:
         residual, passes = _residual(point, prior, d, tol)
         if not passes or best[0] < residual:
