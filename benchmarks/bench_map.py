@@ -52,11 +52,11 @@ from pyro.infer import SVI, Trace_ELBO  # noqa: E402
 from pyro.infer.autoguide import AutoDelta, init_to_value  # noqa: E402
 from sklearn.linear_model import Lasso, Ridge  # noqa: E402
 
-from mapreg.likelihoods import GaussianNoise  # noqa: E402
-from mapreg.map import map_estimate  # noqa: E402
-from mapreg.models import linear_model  # noqa: E402
+from mapreg.bayes.likelihoods import GaussianNoise  # noqa: E402
+from mapreg.bayes.map import map_estimate  # noqa: E402
+from mapreg.bayes.models import linear_model  # noqa: E402
+from mapreg.bayes.priors import Gaussian, Laplace, Prior  # noqa: E402
 from mapreg.penalized import lasso, lasso_lam_max, ridge  # noqa: E402
-from mapreg.priors import Gaussian, Laplace, Prior  # noqa: E402
 
 NOISE = 0.5
 

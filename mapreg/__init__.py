@@ -7,28 +7,46 @@ lam = sigma_eps^2 / b (canonical objective 1/2 ||y - Xw - c||^2 + lam P(w)).
 from an independent solver.
 """
 
-from .compare import CompareResult, compare
-from .constrained import (
-    ConstrainedResult,
-    constrained_l1,
-    constrained_l2,
-    lam_from_radius,
-    prior_from_radius,
-    radius_from_lam,
-    radius_from_prior,
+# The two independent sides ...
+from .bayes import (
+    PRIORS,
+    EvidenceResult,
+    Gaussian,
+    GaussianNoise,
+    Laplace,
+    MapResult,
+    Optimality,
+    Prior,
+    linear_model,
+    log_evidence,
+    make_prior,
+    map_estimate,
+    map_optimality,
+    maximize_evidence,
+    neg_log_joint,
 )
+
+# ... and the bridges between them.
+from .compare import CompareResult, compare
 from .conventions import CONVENTIONS, all_conventions, convert
 from .datasets import Dataset, d2l_weight_decay, default_dataset, load_dataset
 from .errors import ConvergenceError, ConvergenceWarning
-from .evidence import EvidenceResult, log_evidence, maximize_evidence
-from .lagrange import LagrangePicture, lagrangian_picture
+from .lagrange import LagrangePicture, lagrangian_picture, prior_from_radius, radius_from_prior
 from .lagrange_plots import plot_l1_vs_l2, plot_lagrangian, plot_path, plot_posterior
-from .likelihoods import GaussianNoise
-from .map import MapResult, Optimality, map_estimate, map_optimality, neg_log_joint
-from .models import linear_model
-from .penalized import PenalizedResult, canonical_objective, lasso, lasso_lam_max, ridge
-from .priors import PRIORS, Gaussian, Laplace, Prior, make_prior
-from .training import TrainResult, train_penalized
+from .penalized import (
+    ConstrainedResult,
+    PenalizedResult,
+    TrainResult,
+    canonical_objective,
+    constrained_l1,
+    constrained_l2,
+    lam_from_radius,
+    lasso,
+    lasso_lam_max,
+    radius_from_lam,
+    ridge,
+    train_penalized,
+)
 
 __version__ = "0.1.0"
 

@@ -18,6 +18,9 @@ import torch
 
 from ._results import FrozenResult
 from ._validation import check_bool, check_positive
+from .bayes.likelihoods import GaussianNoise
+from .bayes.map import MapResult, map_estimate, neg_log_joint
+from .bayes.priors import Prior, make_prior
 from .conventions import all_conventions
 from .datasets import resolve_data
 from .diagnosis import (
@@ -31,15 +34,12 @@ from .diagnosis import (
     objective_difference,
     relative,
 )
-from .likelihoods import GaussianNoise
-from .map import MapResult, map_estimate, neg_log_joint
-from .penalized import PenalizedResult, canonical_objective, solve_penalized
-from .priors import Prior, make_prior
+from .penalized.linear import PenalizedResult, canonical_objective, solve_penalized
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-    from .training import TrainResult
+    from .penalized.training import TrainResult
 
 __all__ = ["AGREEMENT_RTOL", "CompareResult", "compare"]
 
@@ -460,7 +460,7 @@ def compare(
 
     training = None
     if train:
-        from .training import train_penalized
+        from .penalized.training import train_penalized
 
         training = train_penalized(
             X, y, penalty="l2" if prior_obj.penalty_name == "ridge" else "l1", lam=lam,

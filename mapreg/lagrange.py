@@ -21,12 +21,12 @@ import numpy as np
 import torch
 
 from ._results import FrozenResult
-from ._validation import check_positive_int
-from .constrained import solve_constrained
+from ._validation import check_choice, check_positive_int
+from .bayes.map import map_estimate
+from .bayes.priors import PRIORS, Prior, make_prior
 from .datasets import resolve_data
-from .map import map_estimate
-from .penalized import lasso_lam_max, ridge, solve_penalized
-from .priors import Prior, make_prior
+from .penalized.constrained import lam_from_radius, radius_from_lam, solve_constrained
+from .penalized.linear import lasso_lam_max, ridge, solve_penalized
 
 _NORM = {"gaussian": "l2", "laplace": "l1"}
 
@@ -130,3 +130,30 @@ def lagrangian_picture(
         map=mp.coef.numpy(), intercept=pen.intercept, ols=ols, path_lams=lams, path=path,
         X=X, y=y,
     )
+
+
+# ------------------------------------------------- constraint radius <-> prior (bridge)
+
+
+def radius_from_prior(X, y, prior, noise: float) -> float:
+    """theta (Gaussian prior, sigma) or t (Laplace prior, b) for lam = noise^2 * kappa."""
+    if not isinstance(prior, Prior):
+        raise ValueError(f"prior must be a mapreg Prior (e.g. Gaussian(0.5)); got {prior!r}")
+    return radius_from_lam(X, y, prior.lam(noise), _NORM[prior.name])
+
+
+def prior_from_radius(X, y, radius: float, prior: str, noise: float):
+    """The prior (Gaussian sigma or Laplace b) whose MAP is the constrained solution.
+
+    Raises ValueError when the constraint is inactive (multiplier 0): no proper prior of
+    this family corresponds, the limit is sigma -> inf (b -> inf), a flat prior.
+    """
+    prior = check_choice("prior", prior, PRIORS)
+    lam = lam_from_radius(X, y, radius, _NORM[prior])
+    if lam <= 0.0:
+        name = "theta" if prior == "gaussian" else "t"
+        raise ValueError(
+            f"{name}={radius!r} does not bind: the least-squares solution lies inside the ball, "
+            f"so lambda = 0 and the matching {prior} prior has infinite scale (a flat prior)"
+        )
+    return PRIORS[prior].from_lam(lam, noise)

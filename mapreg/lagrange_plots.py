@@ -12,8 +12,8 @@ import numpy as np
 import torch
 
 from ._validation import check_choice
+from .bayes.priors import Prior, make_prior
 from .lagrange import LagrangePicture, lagrangian_picture
-from .priors import Prior, make_prior
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -247,8 +247,8 @@ def plot_posterior(
     conditional maximiser), with the MAP marked. The log-posterior is filled relative to its
     maximum (log p(w | y) - log p(w_MAP | y), so the unknown log p(y) cancels), with a colorbar.
     """
-    from .likelihoods import GaussianNoise
-    from .models import linear_model, site_log_probs
+    from .bayes.likelihoods import GaussianNoise
+    from .bayes.models import linear_model, site_log_probs
 
     prior_obj = make_prior(prior, sigma=sigma, b=b)
     pic = lagrangian_picture(prior_obj, X=X, y=y, noise=noise, dataset=dataset)
@@ -338,10 +338,10 @@ def plot_path(
     With ``sigma``/``b`` given, that lambda is marked. ``prior`` may be a name without a
     scale; ``n_lams`` >= 2 sets the default grid, ``lams`` replaces it.
     """
+    from .bayes.map import map_estimate
+    from .bayes.priors import PRIORS
     from .datasets import resolve_data
-    from .map import map_estimate
-    from .penalized import lasso_lam_max, solve_penalized
-    from .priors import PRIORS
+    from .penalized.linear import lasso_lam_max, solve_penalized
 
     if isinstance(prior, Prior):
         prior_cls, marked = type(prior), make_prior(prior, sigma=sigma, b=b)

@@ -17,7 +17,7 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
-from mapreg.priors import Gaussian, Laplace, Prior  # noqa: E402
+from mapreg.bayes.priors import Gaussian, Laplace, Prior  # noqa: E402
 
 
 @dataclass(frozen=True)

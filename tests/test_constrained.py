@@ -11,18 +11,17 @@ from conftest import PRIOR_REGISTRY, make_problem
 from scipy.optimize import minimize
 
 from mapreg import lasso_lam_max, map_estimate
-from mapreg.constrained import (
+from mapreg.lagrange import prior_from_radius, radius_from_prior
+from mapreg.penalized import lasso, ridge
+from mapreg.penalized.constrained import (
     constrained_l1,
     constrained_l2,
     lam_from_radius,
-    prior_from_radius,
     project_l1_ball,
     project_l2_ball,
     radius_from_lam,
-    radius_from_prior,
     solve_constrained,
 )
-from mapreg.penalized import lasso, ridge
 
 NORM_OF = {"gaussian": "l2", "laplace": "l1"}
 

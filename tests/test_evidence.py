@@ -9,8 +9,8 @@ import pytest
 from conftest import make_problem
 
 from mapreg import ConvergenceError, ConvergenceWarning
+from mapreg.bayes.evidence import log_evidence, maximize_evidence
 from mapreg.datasets import d2l_weight_decay
-from mapreg.evidence import log_evidence, maximize_evidence
 
 
 @pytest.mark.parametrize("n, d", [(12, 4), (8, 20)])

@@ -15,7 +15,7 @@ from conftest import PRIOR_REGISTRY, make_problem, run_concurrently
 from hostile import HostileProblem, make_hostile, map_kkt_check
 
 from mapreg import map_estimate, map_optimality
-from mapreg.priors import Gaussian, Laplace
+from mapreg.bayes.priors import Gaussian, Laplace
 
 
 def _hostile(X, y, noise, prior) -> HostileProblem:
@@ -156,7 +156,7 @@ def test_hostile_problems_converge_to_independently_checked_kkt_points():
 def test_conjugate_gradient_path_for_large_smooth_problems(monkeypatch, max_cg_work):
     """Large smooth problems try CG on exact Hessian-vector products before building the
     Hessian; forced here on small data (both when CG suffices and when Newton finishes)."""
-    import mapreg.map as engine
+    import mapreg.bayes.map as engine
 
     monkeypatch.setattr(engine, "_CG_MIN_WORK", max_cg_work)
     X, y, noise = _base(n=40, d=25)

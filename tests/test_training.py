@@ -12,7 +12,7 @@ from sklearn.linear_model import Lasso
 
 from mapreg import ConvergenceError, ConvergenceWarning
 from mapreg.datasets import d2l_weight_decay
-from mapreg.training import curvature_range, train_penalized
+from mapreg.penalized.training import curvature_range, train_penalized
 
 
 def numpy_ridge(X, y, lam):

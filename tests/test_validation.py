@@ -281,7 +281,7 @@ def test_dataset_and_user_data_are_exclusive():
 
 
 def test_strict_reaches_the_training(monkeypatch):
-    training = importlib.import_module("mapreg.training")
+    training = importlib.import_module("mapreg.penalized.training")
     seen = {}
     real = training.train_penalized
 

@@ -9,7 +9,7 @@ import pyro
 import pyro.distributions as dist
 import torch
 
-from ._validation import check_scale
+from .._validation import check_scale
 
 
 @dataclass(frozen=True)

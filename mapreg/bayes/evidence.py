@@ -36,10 +36,10 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ._centring import EPS, centre, centred_svd
-from ._results import FrozenResult
-from ._validation import check_bool, check_data, check_positive
-from .errors import report_nonconvergence
+from .._centring import EPS, centre, centred_svd
+from .._results import FrozenResult
+from .._validation import check_bool, check_data, check_positive
+from ..errors import report_nonconvergence
 
 _BOX = 40.0  # search box: log sigma and log noise within +-40 of the data's own scales
 

@@ -25,16 +25,16 @@ from dataclasses import dataclass, field
 
 import torch
 
-from ._centring import centre, centred_svd
-from ._results import FrozenResult
-from ._validation import (
+from .._centring import centre, centred_svd
+from .._results import FrozenResult
+from .._validation import (
     check_choice,
     check_data,
     check_nonnegative,
     check_positive,
     check_positive_int,
 )
-from .errors import report_nonconvergence
+from ..errors import report_nonconvergence
 
 PENALTIES = ("ridge", "lasso")
 _EPS = torch.finfo(torch.float64).eps

@@ -34,7 +34,7 @@ from typing import ClassVar
 import pyro.distributions as dist
 import torch
 
-from ._validation import check_choice, check_derived, check_scale
+from .._validation import check_choice, check_derived, check_scale
 
 
 class Prior(ABC):

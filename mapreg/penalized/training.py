@@ -33,9 +33,9 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from ._centring import EPS
-from ._results import FrozenResult
-from ._validation import (
+from .._centring import EPS
+from .._results import FrozenResult
+from .._validation import (
     check_bool,
     check_choice,
     check_data,
@@ -43,7 +43,7 @@ from ._validation import (
     check_positive,
     check_positive_int,
 )
-from .errors import report_nonconvergence
+from ..errors import report_nonconvergence
 
 _PENALTIES = ("l2", "l1")
 _HISTORY_POINTS = 200

@@ -36,9 +36,9 @@ from dataclasses import dataclass, field
 
 import torch
 
-from ._centring import EPS, centre, centred_svd
-from ._results import FrozenResult
-from ._validation import (
+from .._centring import EPS, centre, centred_svd
+from .._results import FrozenResult
+from .._validation import (
     check_bool,
     check_choice,
     check_data,
@@ -46,7 +46,7 @@ from ._validation import (
     check_positive_int,
     check_vector,
 )
-from .errors import report_nonconvergence
+from ..errors import report_nonconvergence
 
 NORMS = ("l2", "l1")
 
@@ -361,7 +361,6 @@ def solve_constrained(X, y, norm: str, radius: float, **kwargs) -> ConstrainedRe
 # ------------------------------------------------------------- theta <-> lambda <-> prior
 
 _PENALTY_OF_NORM = {"l2": "ridge", "l1": "lasso"}
-_NORM_OF_PRIOR = {"gaussian": "l2", "laplace": "l1"}
 
 
 def radius_from_lam(X, y, lam: float, norm: str) -> float:
@@ -372,7 +371,7 @@ def radius_from_lam(X, y, lam: float, norm: str) -> float:
     1/2 ||r||^2 + lam ||w||_1. Both decrease strictly in lam while w* != 0 (for the lasso:
     while lam < lam_max, where t = 0).
     """
-    from .penalized import solve_penalized
+    from .linear import solve_penalized
 
     norm = check_choice("norm", norm, NORMS)
     lam = check_positive("lam", lam)
@@ -389,31 +388,3 @@ def lam_from_radius(X, y, radius: float, norm: str) -> float:
     L1 norm of a least-squares solution), which corresponds to no penalty, i.e. a flat prior.
     """
     return solve_constrained(X, y, norm, radius).multiplier
-
-
-def radius_from_prior(X, y, prior, noise: float) -> float:
-    """theta (Gaussian prior, sigma) or t (Laplace prior, b) for lam = noise^2 * kappa."""
-    from .priors import Prior
-
-    if not isinstance(prior, Prior):
-        raise ValueError(f"prior must be a mapreg Prior (e.g. Gaussian(0.5)); got {prior!r}")
-    return radius_from_lam(X, y, prior.lam(noise), _NORM_OF_PRIOR[prior.name])
-
-
-def prior_from_radius(X, y, radius: float, prior: str, noise: float):
-    """The prior (Gaussian sigma or Laplace b) whose MAP is the constrained solution.
-
-    Raises ValueError when the constraint is inactive (multiplier 0): no proper prior of
-    this family corresponds, the limit is sigma -> inf (b -> inf), a flat prior.
-    """
-    from .priors import PRIORS
-
-    prior = check_choice("prior", prior, PRIORS)
-    lam = lam_from_radius(X, y, radius, _NORM_OF_PRIOR[prior])
-    if lam <= 0.0:
-        name = "theta" if prior == "gaussian" else "t"
-        raise ValueError(
-            f"{name}={radius!r} does not bind: the least-squares solution lies inside the ball, "
-            f"so lambda = 0 and the matching {prior} prior has infinite scale (a flat prior)"
-        )
-    return PRIORS[prior].from_lam(lam, noise)

@@ -85,11 +85,11 @@ import numpy as np
 import torch
 from pyro import poutine
 
-from ._centring import centre
+from .._centring import centre
+from .._results import FrozenResult
+from .._validation import check_bool, check_data, check_positive, check_positive_int, check_vector
+from ..errors import report_nonconvergence
 from ._l1qp import newton_step, solve_l1_qp
-from ._results import FrozenResult
-from ._validation import check_bool, check_data, check_positive, check_positive_int, check_vector
-from .errors import report_nonconvergence
 from .likelihoods import GaussianNoise
 from .models import INTERCEPT_SITE, OBS_SITE, WEIGHT_SITE, linear_model, pyro_session
 from .priors import Prior

@@ -1,0 +1,41 @@
+"""The penalized side: ridge, lasso, constrained problems and d2l-style training.
+
+Written against the loss formulas with torch/numpy/scipy only: nothing here imports Pyro or
+:mod:`mapreg.bayes`, so agreement with the MAP is evidence, not an identity.
+``tests/test_layout.py`` enforces it.
+"""
+
+from .constrained import (
+    ConstrainedResult,
+    constrained_l1,
+    constrained_l2,
+    lam_from_radius,
+    radius_from_lam,
+    solve_constrained,
+)
+from .linear import (
+    PenalizedResult,
+    canonical_objective,
+    lasso,
+    lasso_lam_max,
+    ridge,
+    solve_penalized,
+)
+from .training import TrainResult, train_penalized
+
+__all__ = [
+    "ConstrainedResult",
+    "PenalizedResult",
+    "TrainResult",
+    "canonical_objective",
+    "constrained_l1",
+    "constrained_l2",
+    "lam_from_radius",
+    "lasso",
+    "lasso_lam_max",
+    "radius_from_lam",
+    "ridge",
+    "solve_constrained",
+    "solve_penalized",
+    "train_penalized",
+]
