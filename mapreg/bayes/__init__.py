@@ -5,6 +5,7 @@ package or Pyro): the two halves of every comparison are computed independently.
 ``tests/test_layout.py`` enforces it.
 """
 
+from .engine import ModelMapResult, map_model
 from .evidence import EvidenceResult, log_evidence, maximize_evidence
 from .likelihoods import GaussianNoise
 from .map import MapResult, Optimality, map_estimate, map_optimality, neg_log_joint
@@ -18,12 +19,14 @@ __all__ = [
     "GaussianNoise",
     "Laplace",
     "MapResult",
+    "ModelMapResult",
     "Optimality",
     "Prior",
     "linear_model",
     "log_evidence",
     "make_prior",
     "map_estimate",
+    "map_model",
     "map_optimality",
     "maximize_evidence",
     "neg_log_joint",

@@ -1,0 +1,557 @@
+"""MAP estimation for any Pyro model: every latent site, from Pyro's own log joint.
+
+::
+
+    maximise over the latent sites z   log p(obs, z)  =  sum over sites of Pyro's log_prob
+
+as :class:`pyro.infer.autoguide.AutoDelta` defines it: a site with constrained support is
+optimised in the unconstrained coordinates of ``biject_to(support)``, and the density is
+that of the *constrained* value (no Jacobian term), so the answer is the mode of the
+posterior density of z itself, not of its unconstrained image.
+
+Which sites are regularized
+---------------------------
+The model is traced once (each latent site at the zero of its unconstrained coordinates,
+or at ``init``). A latent site whose prior is ``Laplace(0, b)`` -- of any shape, any
+``b`` per element, wrapped in ``.to_event``/``.expand`` -- or a distribution exposing an
+``l1_weight`` (mapreg's elastic-net prior) has a non-smooth term kappa |z| (kappa = 1/b):
+it enters through soft-thresholding and its subdifferential, and its MAP has exact zeros.
+Every other site (``Normal(0, sigma)`` priors, flat ``ImproperUniform`` intercepts,
+positive scales, the observations) is smooth and enters through Pyro's log prob and its
+autograd derivatives. ``pyro.param`` sites and discrete latent sites are refused.
+
+Method
+------
+Proximal Newton on F(u) = f(u) + sum_j kappa_j |u_j|, u the flat vector of unconstrained
+coordinates, f = -log p(obs, z) - sum_j kappa_j |u_j| (Pyro's log prob minus the L1 part,
+differentiated by autograd: smooth):
+
+* the gradient by one backward pass through the trace, the Hessian columns of the working
+  set by double backward (one pass per column, or -- for a ``vectorized`` model, one that
+  broadcasts over leading batch dimensions of its latent sites like mapreg's own models --
+  one batched trace for many columns);
+* the step minimises the quadratic model plus the L1 term exactly over a working set (the
+  smooth coordinates, the L1 coordinates that are non-zero, the worst violators), by the
+  feature-sign active-set solver of the linear engine (:mod:`mapreg.bayes._l1qp`);
+  an indefinite Hessian block (a non-convex model) is shifted to positive definite;
+* a backtracking line search on Pyro's F with the sufficient-decrease condition
+  F(u + t s) <= F(u) + 1e-4 t D, D = g's + h(u + s) - h(u): a GLM's log likelihood is not
+  quadratic, so full steps are not trusted.
+
+Stop test
+---------
+For each coordinate j with KKT residual rho_j (|d F / d u_j| on smooth coordinates, the
+distance from -df/du_j to kappa_j d|u_j| on L1 ones)::
+
+    rho_j  <=  tol * s_j  +  r_j
+
+* s_j is the sum over the sites of |d log p_site / d u_j| (for an L1 site: kappa_j): the
+  absolute values of the terms of coordinate j's optimality condition, site by site. At a
+  wrong point some site's pull is not balanced, and rho_j is of the order of s_j.
+* r_j is the rounding floor of the float64 gradient: 32 eps sqrt(N) ||a_j||_2 summed over
+  the sites with N > 1 log-prob elements a_ij = d log p(element i) / d u_j (an upper bound
+  of 32 eps sum_i |a_ij|); ||a_j||_2 is estimated from four Rademacher probes (the gradient
+  of sum_i r_i log p_i has second moment ||a_j||^2), seeded, so results are reproducible.
+
+The result reports max_j rho_j / s_j (``kkt_residual``, and per site), the floor, and
+``converged``; a run that misses the test warns (:class:`~mapreg.errors.ConvergenceWarning`)
+or raises with ``strict=True``.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pyro.distributions as dist
+import torch
+from pyro import poutine
+from pyro.distributions.transforms import biject_to
+from pyro.infer.autoguide.initialization import InitMessenger
+from pyro.poutine.util import site_is_subsample
+
+from .._results import FrozenResult
+from .._validation import check_bool, check_positive, check_positive_int
+from ..errors import report_nonconvergence
+from ._l1qp import newton_step, solve_l1_qp
+from .models import pyro_session
+
+_EPS = float(torch.finfo(torch.float64).eps)
+_FLOOR_FACTOR = 32.0
+_PROBES = 4
+_MAX_BATCH_ELEMENTS = 4_000_000
+_MAX_HALVINGS = 40
+_ARMIJO = 1e-4
+
+
+@dataclass(frozen=True)
+class _Site:
+    name: str
+    shape: torch.Size
+    start: int
+    stop: int
+    transform: Any  # biject_to(support): unconstrained -> constrained
+    kappa: torch.Tensor | None  # flat L1 weights of the site (None: smooth)
+    kind: str
+
+
+@dataclass(frozen=True, eq=False)
+class ModelMapResult(FrozenResult):
+    """The MAP of every latent site of a Pyro model, and how it was reached.
+
+    Attributes
+    ----------
+    values
+        {site name: MAP value (constrained, the site's own shape)}; a fresh copy per read.
+    kinds
+        {site name: "l1" (Laplace-like: exact zeros) or "smooth"}.
+    kkt_residual
+        max_j rho_j / s_j over every coordinate (module docstring); ``site_residuals`` per site.
+    kkt_floor
+        max_j r_j / s_j: the rounding floor of the float64 gradient relative to the same scales.
+    kkt_tol, converged
+        The tolerance, and whether rho_j <= tol s_j + r_j held for every coordinate.
+    neg_log_joint
+        -log p(obs, z) at the estimate from a Pyro trace (every site, constants included).
+    iterations, pyro_traces, wall_time, method
+        Outer iterations, Pyro traces run, seconds, and "newton" / "prox-newton".
+    """
+
+    _values: dict
+    kinds: dict
+    kkt_residual: float
+    site_residuals: dict
+    kkt_floor: float
+    kkt_tol: float
+    converged: bool
+    neg_log_joint: float
+    iterations: int
+    pyro_traces: int
+    method: str
+    wall_time: float = field(compare=False)
+
+    @property
+    def values(self) -> dict[str, torch.Tensor]:
+        return {k: v.clone() for k, v in object.__getattribute__(self, "_values").items()}
+
+    def __getitem__(self, name: str) -> torch.Tensor:
+        return self.values[name]
+
+    def n_zero(self, name: str) -> int:
+        """Exact zeros of site ``name``."""
+        return int((self.values[name] == 0).sum())
+
+    def guide(self, model: Callable, kind: str = "delta", init_scale: float = 1e-3):
+        """A Pyro autoguide for ``model`` started at this MAP, to go on with Pyro's tools.
+
+        ``kind="delta"``: :class:`~pyro.infer.autoguide.AutoDelta` (its point estimate is this
+        MAP); ``"normal"``: :class:`~pyro.infer.autoguide.AutoNormal` centred here with scale
+        ``init_scale``. Its parameters are created in the param store of the caller's scope
+        when the guide is first run.
+        """
+        from pyro.infer.autoguide import AutoDelta, AutoNormal
+        from pyro.infer.autoguide.initialization import init_to_value
+
+        init = init_to_value(values=self.values)
+        if kind == "delta":
+            return AutoDelta(model, init_loc_fn=init)
+        if kind == "normal":
+            return AutoNormal(model, init_loc_fn=init,
+                              init_scale=check_positive("init_scale", init_scale))
+        raise ValueError(f"kind must be one of 'delta', 'normal'; got {kind!r}")
+
+
+# ---------------------------------------------------------------------- site discovery
+
+
+def _zero_init(values: Mapping[str, Any]):
+    def init(site):
+        if site["name"] in values:
+            return torch.as_tensor(values[site["name"]], dtype=torch.float64).detach()
+        fn = site["fn"]
+        return biject_to(fn.support)(torch.zeros(fn.shape(), dtype=torch.float64)).detach()
+    return init
+
+
+def _l1_weight(fn, shape: torch.Size) -> torch.Tensor | None:
+    """The per-element L1 weight of a Laplace(0, b)-like prior, or None for other priors."""
+    base = fn
+    while isinstance(base, (dist.Independent, dist.ExpandedDistribution)):
+        base = base.base_dist
+    if isinstance(base, dist.Laplace):
+        loc, kappa = base.loc, 1.0 / base.scale
+    elif hasattr(base, "l1_weight"):
+        loc, kappa = torch.zeros(()), torch.as_tensor(base.l1_weight)
+    else:
+        return None
+    if bool(torch.as_tensor(loc).ne(0).any()):
+        raise ValueError("an L1 (Laplace) prior must be centred at 0 for its exact zeros; "
+                         f"got loc={loc}")
+    return kappa.detach().to(torch.float64).expand(shape).reshape(-1).clone()
+
+
+def _discover(model, args, kwargs, init) -> tuple[list[_Site], int, int]:
+    tr = poutine.trace(InitMessenger(_zero_init(init))(model)).get_trace(*args, **kwargs)
+    sites, p, elements = [], 0, 0
+    for name, site in tr.nodes.items():
+        if site["type"] == "param":
+            raise ValueError(f"the model has a pyro.param site {name!r}: for a MAP write it as "
+                             "a sample site with a prior (a flat one is dist.ImproperUniform)")
+        if site["type"] != "sample" or site_is_subsample(site):
+            continue
+        if site["infer"].get("_deterministic"):
+            continue
+        if site["is_observed"]:
+            elements += int(site["fn"].batch_shape.numel()) if site["fn"].batch_shape else 1
+            continue
+        fn = site["fn"]
+        if fn.support.is_discrete:
+            raise ValueError(f"latent site {name!r} is discrete ({type(fn).__name__}); the MAP "
+                             "engine needs continuous latent sites (enumerate or marginalise it)")
+        value = site["value"]
+        shape = value.shape
+        kappa = _l1_weight(fn, shape)
+        scale = site["scale"]
+        if kappa is not None:
+            if site["mask"] is not None:
+                raise ValueError(f"latent L1 site {name!r} is masked; not supported")
+            kappa = kappa * float(scale)
+        size = int(shape.numel())
+        sites.append(_Site(name, shape, p, p + size, biject_to(fn.support), kappa,
+                           "l1" if kappa is not None else "smooth"))
+        p += size
+    if not sites:
+        raise ValueError("the model has no latent sample sites: there is nothing to estimate")
+    return sites, p, elements
+
+
+# ---------------------------------------------------------------------- evaluation
+
+
+@dataclass(frozen=True)
+class _Point:
+    u: torch.Tensor
+    full: float  # -log p(obs, z): every site, Pyro's
+    grad: torch.Tensor  # gradient of the smooth part f
+    scale: torch.Tensor  # s_j without the L1 kappa
+    floor: torch.Tensor  # r_j
+    full_floor: float
+
+
+class _Problem:
+    def __init__(self, model, args, kwargs, sites, p, vectorized, elements):
+        self.model, self.args, self.kwargs = model, args, kwargs
+        self.sites, self.p, self.vectorized = sites, p, vectorized
+        self.kappa = torch.zeros(p, dtype=torch.float64)
+        self.l1 = torch.zeros(p, dtype=torch.bool)
+        for s in sites:
+            if s.kappa is not None:
+                self.kappa[s.start:s.stop] = s.kappa
+                self.l1[s.start:s.stop] = True
+        self.l1_slices = {s.name: slice(s.start, s.stop) for s in sites if s.kind == "l1"}
+        self.traces = 0
+        self.checked = False
+        self.chunk = max(1, _MAX_BATCH_ELEMENTS // max(1, elements + p) - 1) if vectorized else 1
+        self.gen = torch.Generator().manual_seed(20261123)
+
+    def values(self, U: torch.Tensor) -> dict[str, torch.Tensor]:
+        lead = U.shape[:-1]
+        return {s.name: s.transform(U[..., s.start:s.stop].reshape(tuple(lead) + tuple(s.shape)))
+                for s in self.sites}
+
+    def _trace(self, U):
+        data = self.values(U)
+        tr = poutine.trace(poutine.condition(self.model, data=data)).get_trace(
+            *self.args, **self.kwargs)
+        tr.compute_log_prob()
+        self.traces += 1
+        return tr
+
+    def _site_terms(self, tr, B: int):
+        """{site: -log p per row (B,)} for every sample site with a log prob."""
+        out = {}
+        for name, site in tr.nodes.items():
+            if site["type"] != "sample" or site_is_subsample(site):
+                continue
+            if site["infer"].get("_deterministic"):
+                continue
+            lp = site["log_prob"]
+            if B == 0:
+                out[name] = (-lp.sum(), lp)
+            else:
+                rows = lp.reshape(1).expand(B) if lp.numel() == 1 else lp.reshape(B, -1).sum(-1)
+                out[name] = (-rows, lp)
+        return out
+
+    def evaluate(self, u: torch.Tensor, with_point: bool = True):
+        """Pyro's -log p, the smooth gradient, and (``with_point``) the scales and floor."""
+        U = u.detach().clone().requires_grad_(True)
+        tr = self._trace(U)
+        if not self.checked:
+            self._check_l1_constant(tr)
+        terms = self._site_terms(tr, 0)
+        full = sum(t for t, _ in terms.values())
+        l1_part = (self.kappa * U.abs()).sum()
+        f = full - l1_part
+        (g,) = torch.autograd.grad(f, U, create_graph=True, retain_graph=True)
+        if not with_point:
+            return float(full.detach()), g, U, None
+        scale = torch.zeros(self.p, dtype=torch.float64)
+        floor = torch.zeros(self.p, dtype=torch.float64)
+        magnitude = 0.0
+        for name, (t, lp) in terms.items():
+            magnitude += float(lp.detach().abs().sum())
+            if name in self.l1_slices:  # its L1 term kappa_j is added by the stop test
+                sl = self.l1_slices[name]
+                t = t - (self.kappa[sl] * U[sl].abs()).sum()
+            if not lp.requires_grad:
+                continue
+            (gs,) = torch.autograd.grad(t, U, retain_graph=True, allow_unused=True)
+            if gs is None:
+                continue
+            if lp.numel() > 1:
+                second = torch.zeros(self.p, dtype=torch.float64)
+                flat = lp.reshape(-1)
+                for _ in range(_PROBES):
+                    r = torch.randint(0, 2, flat.shape, generator=self.gen).to(flat.dtype) * 2 - 1
+                    (gr,) = torch.autograd.grad((r * flat).sum(), U, retain_graph=True,
+                                                allow_unused=True)
+                    if gr is not None:
+                        second += gr * gr
+                norm2 = (second / _PROBES).sqrt()  # ~ ||a_j||_2 <= sum_i |a_ij|
+                scale += torch.maximum(gs.abs(), norm2)
+                floor += math.sqrt(flat.numel()) * norm2
+            else:
+                scale += gs.abs()
+                floor += gs.abs()
+        point = _Point(u.detach().clone(), float(full.detach()), g.detach(), scale,
+                       (_FLOOR_FACTOR * _EPS) * floor, _FLOOR_FACTOR * _EPS * magnitude)
+        return point.full, g, U, point
+
+    def _check_l1_constant(self, tr) -> None:
+        """An L1 site's scale b must not depend on the latent sites (a hierarchical prior on
+        b makes kappa |z| a joint, non-convex term the proximal step does not handle)."""
+        for name in self.l1_slices:
+            base = tr.nodes[name]["fn"]
+            while isinstance(base, (dist.Independent, dist.ExpandedDistribution)):
+                base = base.base_dist
+            params = [getattr(base, a) for a in ("loc", "scale", "l1_weight")
+                      if isinstance(getattr(base, a, None), torch.Tensor)]
+            if any(t.requires_grad for t in params):
+                raise ValueError(
+                    f"the scale of the L1 (Laplace) site {name!r} depends on other latent sites "
+                    "(a hierarchical prior): its MAP is not a fixed-weight L1 problem; fix b, "
+                    "or sample the model with NUTS")
+        self.checked = True
+
+    def at(self, u: torch.Tensor) -> _Point:
+        return self.evaluate(u)[3]
+
+    def full(self, u: torch.Tensor) -> float:
+        with torch.no_grad():
+            tr = self._trace(u.detach())
+        return float(sum(t for t, _ in self._site_terms(tr, 0).values()))
+
+    def hessian(self, u: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:
+        """Columns ``cols`` of the Hessian of f at u (p x len(cols)), by double backward."""
+        out = torch.empty(self.p, cols.numel(), dtype=torch.float64)
+        if self.vectorized:
+            for start in range(0, cols.numel(), self.chunk):
+                part = cols[start:start + self.chunk]
+                U = u.detach().expand(part.numel(), self.p).clone().requires_grad_(True)
+                tr = self._trace(U)
+                terms = self._site_terms(tr, part.numel())
+                f = sum(t for t, _ in terms.values()) - (self.kappa * U.abs()).sum(-1)
+                (G,) = torch.autograd.grad(f.sum(), U, create_graph=True)
+                E = torch.zeros_like(U)
+                E[torch.arange(part.numel()), part] = 1.0
+                (HE,) = torch.autograd.grad((G * E).sum(), U)
+                out[:, start:start + part.numel()] = HE.T
+            return out
+        _, g, U, _ = self.evaluate(u, with_point=False)
+        for k, j in enumerate(cols.tolist()):
+            (h,) = torch.autograd.grad(g[j], U, retain_graph=k + 1 < cols.numel(),
+                                       allow_unused=True)
+            out[:, k] = 0.0 if h is None else h
+        return out
+
+
+# ---------------------------------------------------------------------- stop test
+
+
+def _kkt(point: _Point, prob: _Problem) -> tuple[torch.Tensor, torch.Tensor]:
+    g, u, k = point.grad, point.u, prob.kappa
+    rho = torch.where(prob.l1 & (u != 0), (g + k * torch.sign(u)).abs(),
+                      torch.where(prob.l1, (g.abs() - k).clamp_min(0.0), g.abs()))
+    return rho, point.scale + k
+
+
+def _relative(num: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+    return torch.where(scale > 0, num / scale.clamp_min(1e-300),
+                       torch.where(num > 0, torch.full_like(num, math.inf), torch.zeros_like(num)))
+
+
+# ---------------------------------------------------------------------- the front door
+
+
+def map_model(model: Callable, *args: Any, tol: float = 1e-10, max_iter: int = 100,
+              strict: bool = False, init: Mapping[str, Any] | None = None,
+              vectorized: bool = False, **kwargs: Any) -> ModelMapResult:
+    """Exact MAP of every latent site of a Pyro model, from Pyro's own log joint.
+
+    ``map_model(model, *args, **kwargs)`` maximises log p(obs, z) of ``model(*args,
+    **kwargs)`` over its latent sites z, with the same definition of MAP as
+    :class:`~pyro.infer.autoguide.AutoDelta` (density of the constrained value, no Jacobian;
+    see the module docstring for the method and the stop test). Sites with a
+    ``Laplace(0, b)`` prior get exact zeros.
+
+    Parameters
+    ----------
+    model : callable
+        A Pyro model; its observed sites carry ``obs=``.
+    *args, **kwargs
+        Passed to the model (the names below are the engine's own).
+    tol : float
+        Relative KKT tolerance of the stop test.
+    max_iter : int
+        Outer (proximal) Newton iterations.
+    strict : bool
+        Raise :class:`~mapreg.errors.ConvergenceError` instead of warning when the stop test
+        is not met.
+    init : mapping, optional
+        Starting values {site: constrained value}; others start at the zero of their
+        unconstrained coordinates (0 for real sites, 1 for positive ones).
+    vectorized : bool
+        The model broadcasts over leading batch dimensions of its latent sites (one trace
+        then computes many Hessian columns; mapreg's own models do). Leave False for
+        a model written with ``pyro.plate`` over its data only.
+
+    Returns
+    -------
+    ModelMapResult
+        Frozen. The user's param store is untouched; Pyro traces are serialised across
+        threads (:func:`mapreg.bayes.models.pyro_session`).
+    """
+    if not callable(model):
+        raise ValueError(f"model must be a callable Pyro model; got {model!r}")
+    tol = check_positive("tol", tol)
+    max_iter = check_positive_int("max_iter", max_iter)
+    strict = check_bool("strict", strict)
+    vectorized = check_bool("vectorized", vectorized)
+    init = dict(init or {})
+    start = time.perf_counter()
+    with pyro_session():
+        sites, p, elements = _discover(model, args, kwargs, init)
+        unknown = set(init) - {s.name for s in sites}
+        if unknown:
+            raise ValueError(f"init names sites the model does not have as latent: "
+                             f"{sorted(unknown)}; latent sites: {[s.name for s in sites]}")
+        prob = _Problem(model, args, kwargs, sites, p, vectorized, elements)
+        u0 = torch.zeros(p, dtype=torch.float64)
+        for s in sites:
+            if s.name in init:
+                v = torch.as_tensor(init[s.name], dtype=torch.float64)
+                u0[s.start:s.stop] = s.transform.inv(v.expand(s.shape)).reshape(-1)
+        point, it = _prox_newton(prob, u0, tol, max_iter)
+        rho, scale = _kkt(point, prob)
+        rel = _relative(rho, scale)
+        floor = _relative(point.floor, scale)
+        passes = bool((rho <= tol * scale + point.floor).all())
+        values = {k: v.detach().clone() for k, v in prob.values(point.u).items()}
+    wall = time.perf_counter() - start
+    if not math.isfinite(point.full):
+        raise RuntimeError(f"Pyro's log joint is not finite at the estimate: {-point.full}")
+    worst = float(rel.max())
+    if not passes:
+        report_nonconvergence(
+            f"MAP engine did not converge in {it} iterations: KKT residual {worst:.3e} > "
+            f"tolerance {tol:.3e} (relative to each optimality condition's scale; rounding "
+            f"floor {float(floor.max()):.1e})", strict)
+    per_site = {s.name: float(rel[s.start:s.stop].max()) for s in sites}
+    method = "prox-newton" if bool(prob.l1.any()) else "newton"
+    return ModelMapResult(values, {s.name: s.kind for s in sites}, worst, per_site,
+                          float(floor.max()), tol, passes, point.full, it, prob.traces, method,
+                          wall)
+
+
+def _working_set(prob: _Problem, point: _Point, viol: torch.Tensor,
+                 working: torch.Tensor) -> torch.Tensor:
+    working = working | ~prob.l1 | (point.u != 0)
+    out = torch.where(working, -math.inf, viol)
+    k = min(int((out > 0).sum()), max(10, int((working & prob.l1).sum())))
+    if k:
+        working = working.clone()
+        working[torch.topk(out, k).indices] = True
+    return working
+
+
+def _positive_definite(A: np.ndarray) -> np.ndarray:
+    """A itself if positive semidefinite to rounding, else A shifted by its most negative
+    eigenvalue (plus a margin): a descent direction for a non-convex model."""
+    lam_min = float(np.linalg.eigvalsh(0.5 * (A + A.T))[0]) if A.size else 0.0
+    top = float(np.abs(A).max(initial=0.0))
+    if lam_min >= -64 * A.shape[0] * _EPS * top:
+        return A
+    return A + (abs(lam_min) * 1.01 + 1e-8 * top) * np.eye(A.shape[0])
+
+
+def _prox_newton(prob: _Problem, u: torch.Tensor, tol: float, max_iter: int):
+    point = prob.at(u)
+    working = torch.zeros(prob.p, dtype=torch.bool)
+    it = 0
+    best = None
+    previous = math.inf
+    while True:
+        rho, scale = _kkt(point, prob)
+        passes = bool((rho <= tol * scale + point.floor).all())
+        residual = float(_relative(rho, scale).max())
+        if passes and (best is None or residual < best[0]):
+            best = (residual, point)
+        viol = rho - tol * scale
+        if it >= max_iter or not bool((viol > 0).any()):
+            break
+        if passes and residual > 0.5 * previous:
+            break  # passing only thanks to the floor, and no longer halving: stop
+        previous = residual
+        it += 1
+        working = _working_set(prob, point, viol, working)
+        W = working.nonzero().squeeze(1)
+        A = _positive_definite(prob.hessian(point.u, W)[W].numpy())
+        g = point.grad[W].numpy()
+        step = torch.zeros(prob.p, dtype=torch.float64)
+        pen = prob.l1[W].numpy()
+        if pen.any():
+            new = solve_l1_qp(A, g, point.u[W].numpy(), prob.kappa[W].numpy(), pen,
+                              np.full(len(W), _FLOOR_FACTOR * _EPS), point.floor[W].numpy() / 16)
+            step[W] = torch.from_numpy(new) - point.u[W]
+        else:
+            s = newton_step(A, g)
+            if s is None:
+                break
+            step[W] = torch.from_numpy(s)
+        if not bool(step.any()):
+            break
+        h0 = float((prob.kappa * point.u.abs()).sum())
+        decrease = float(point.grad @ step) + float(
+            (prob.kappa * (point.u + step).abs()).sum()) - h0
+        t, trial = 1.0, None
+        for _ in range(_MAX_HALVINGS):
+            cand = point.u + t * step
+            val = prob.full(cand)
+            if val <= point.full + _ARMIJO * t * min(decrease, 0.0) + 2 * point.full_floor:
+                trial = prob.at(cand)
+                break
+            t *= 0.5
+        if trial is None:
+            break
+        point = trial
+    if best is not None and best[1] is not point:
+        rho, scale = _kkt(point, prob)
+        if not bool((rho <= tol * scale + point.floor).all()) or \
+                best[0] < float(_relative(rho, scale).max()):
+            point = best[1]
+    return point, it
