@@ -170,6 +170,10 @@ class ModelMapResult(FrozenResult):
 
 def _zero_init(values: Mapping[str, Any]):
     def init(site):
+        if site["fn"].support.is_discrete:
+            raise ValueError(f"latent site {site['name']!r} is discrete "
+                             f"({type(site['fn']).__name__}); the MAP engine needs continuous "
+                             "latent sites (enumerate or marginalise it)")
         if site["name"] in values:
             return torch.as_tensor(values[site["name"]], dtype=torch.float64).detach()
         fn = site["fn"]
@@ -209,9 +213,6 @@ def _discover(model, args, kwargs, init) -> tuple[list[_Site], int, int]:
             elements += int(site["fn"].batch_shape.numel()) if site["fn"].batch_shape else 1
             continue
         fn = site["fn"]
-        if fn.support.is_discrete:
-            raise ValueError(f"latent site {name!r} is discrete ({type(fn).__name__}); the MAP "
-                             "engine needs continuous latent sites (enumerate or marginalise it)")
         value = site["value"]
         shape = value.shape
         kappa = _l1_weight(fn, shape)
