@@ -86,6 +86,9 @@ _PROBES = 4
 _MAX_BATCH_ELEMENTS = 4_000_000
 _MAX_HALVINGS = 40
 _ARMIJO = 1e-4
+# Working sets larger than this get an inexact step from Hessian-vector products (no matrix).
+_MAX_DIRECT = 2500
+_MAX_INNER = 500
 
 
 @dataclass(frozen=True)
@@ -500,6 +503,70 @@ def _positive_definite(A: np.ndarray) -> np.ndarray:
     return A + (abs(lam_min) * 1.01 + 1e-8 * top) * np.eye(A.shape[0])
 
 
+def _inexact_step(prob: _Problem, point: _Point, W: torch.Tensor) -> torch.Tensor:
+    """The step on a working set too large for a Hessian matrix: the quadratic model (plus
+    the L1 term) minimised approximately with exact Hessian-vector products through one
+    retained trace -- conjugate gradients (stopped at negative curvature) for a smooth
+    problem, accelerated proximal gradient (FISTA, step 1 / the largest eigenvalue from
+    power iterations) when L1 coordinates are present."""
+    _, g_full, U, _ = prob.evaluate(point.u, with_point=False)
+    m = W.numel()
+
+    def hvp(v: torch.Tensor) -> torch.Tensor:
+        full = torch.zeros(prob.p, dtype=torch.float64)
+        full[W] = v
+        (h,) = torch.autograd.grad(g_full @ full, U, retain_graph=True, allow_unused=True)
+        return torch.zeros(m, dtype=torch.float64) if h is None else h[W].detach()
+
+    g = point.grad[W]
+    pen = prob.l1[W]
+    if not bool(pen.any()):
+        x, r = torch.zeros(m, dtype=torch.float64), -g.clone()
+        d, rs = r.clone(), float(r @ r)
+        target = min(0.5, math.sqrt(math.sqrt(rs))) * math.sqrt(rs)
+        for _ in range(min(m, _MAX_INNER)):
+            Hd = hvp(d)
+            curv = float(d @ Hd)
+            if not curv > 0:
+                if not bool(x.any()):
+                    x = -g  # negative curvature at once: steepest descent, the line search scales
+                break
+            alpha = rs / curv
+            x += alpha * d
+            r -= alpha * Hd
+            rs_new = float(r @ r)
+            if math.sqrt(rs_new) <= target:
+                break
+            d, rs = r + (rs_new / rs) * d, rs_new
+        return x
+    # FISTA on q(u) + h(u) restricted to W, in the absolute coordinates u = u0 + s
+    v = torch.randn(m, generator=prob.gen, dtype=torch.float64)
+    L = 0.0
+    for _ in range(20):
+        Hv = hvp(v / v.norm())
+        L = max(L, float(Hv.norm()))
+        v = Hv if bool(Hv.any()) else v
+    L = 1.05 * L if L > 0 else 1.0
+    u0 = point.u[W]
+    kappa = prob.kappa[W]
+    x = u0.clone()
+    z, t = x.clone(), 1.0
+    for _ in range(_MAX_INNER):
+        grad_q = g + hvp(z - u0)
+        v = z - grad_q / L
+        x_new = torch.where(pen, torch.sign(v) * (v.abs() - kappa / L).clamp_min(0.0), v)
+        t_new = 0.5 * (1 + math.sqrt(1 + 4 * t * t))
+        moved = x_new - x
+        if float(moved.abs().max()) <= _EPS * float(x_new.abs().max().clamp_min(1e-300)):
+            x = x_new
+            break
+        z = x_new + ((t - 1) / t_new) * moved
+        if float((grad_q * moved).sum()) > 0:  # adaptive restart (O'Donoghue & Candes)
+            z, t_new = x_new.clone(), 1.0
+        x, t = x_new, t_new
+    return x - u0
+
+
 def _prox_newton(prob: _Problem, u: torch.Tensor, tol: float, max_iter: int):
     point = prob.at(u)
     working = torch.zeros(prob.p, dtype=torch.bool)
@@ -521,11 +588,19 @@ def _prox_newton(prob: _Problem, u: torch.Tensor, tol: float, max_iter: int):
         it += 1
         working = _working_set(prob, point, viol, working)
         W = working.nonzero().squeeze(1)
-        A = _positive_definite(prob.hessian(point.u, W)[W].numpy())
-        g = point.grad[W].numpy()
         step = torch.zeros(prob.p, dtype=torch.float64)
-        pen = prob.l1[W].numpy()
-        if pen.any():
+        if W.numel() > _MAX_DIRECT:
+            step[W] = _inexact_step(prob, point, W)
+            if not bool(step.any()):
+                break
+            A = g = pen = None
+        else:
+            A = _positive_definite(prob.hessian(point.u, W)[W].numpy())
+            g = point.grad[W].numpy()
+            pen = prob.l1[W].numpy()
+        if A is None:
+            pass
+        elif pen.any():
             new = solve_l1_qp(A, g, point.u[W].numpy(), prob.kappa[W].numpy(), pen,
                               np.full(len(W), _FLOOR_FACTOR * _EPS), point.floor[W].numpy() / 16)
             step[W] = torch.from_numpy(new) - point.u[W]
