@@ -441,7 +441,7 @@ def test_glmnet_ridge_sd_y_makes_the_conversion_exact(gauss):
     n, s = len(y), float(np.std(y))
     lam_g = 0.3
 
-    def glmnet_emulated(a):  # a = 0 ridge, a = 1 lasso, same internal standardization of y
+    def glmnet_ridge_emulated():  # alpha = 0, standardize = FALSE, intercept = TRUE
         ys = y / s
         lam_s = lam_g / s
 
@@ -451,14 +451,13 @@ def test_glmnet_ridge_sd_y_makes_the_conversion_exact(gauss):
             return (r @ r / (2 * n) + lam_s / 2 * w @ w,
                     np.r_[-X.T @ r / n + lam_s * w, -r.sum() / n])
 
-        assert a == 0
         z = minimize(fun, np.zeros(X.shape[1] + 1), jac=True, method="L-BFGS-B",
                      options={"gtol": 1e-15, "ftol": 0.0}).x
         return s * z[:-1]
 
     lam = to_canonical(lam_g, "glmnet", prior="gaussian", n=n, sd_y=s)
     assert lam == pytest.approx(n * lam_g / s, rel=1e-15)
-    _assert_close(glmnet_emulated(0), ridge(X, y, lam).coef.numpy(), 1e-8)
+    _assert_close(glmnet_ridge_emulated(), ridge(X, y, lam).coef.numpy(), 1e-8)
     # the recipe in the other direction, and the lasso row needs no sd_y
     assert from_canonical(lam, "glmnet", prior="gaussian", n=n, sd_y=s) == pytest.approx(lam_g)
     assert to_canonical(lam_g, "glmnet", prior="laplace", n=n, sd_y=s) == pytest.approx(n * lam_g)
