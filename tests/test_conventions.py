@@ -180,7 +180,11 @@ def test_torch_explicit_l1_coefficient(data, convention, scale):
 def test_mean_type_objectives_by_scipy(data, convention):
     X, y = data
     lam = 9.0
-    v = from_canonical(lam, convention, prior="gaussian", n=N)
+    if convention == "glmnet":  # glmnet's documented objective: exact for sd_y = 1
+        with pytest.warns(UserWarning, match=r"lambda_glmnet = lam \* sd_y / n"):
+            v = from_canonical(lam, convention, prior="gaussian", n=N)
+    else:
+        v = from_canonical(lam, convention, prior="gaussian", n=N)
 
     if convention == "glmnet":  # (1/2n)||r||^2 + v [(1 - a)/2 ||w||^2], a = 0
         def fun(z):
@@ -242,8 +246,8 @@ def test_round_trips_between_every_pair(prior):
     names = convention_names(prior)
     for a, b in itertools.product(names, names):
         v = 0.37
-        back = convert(convert(v, a, b, prior=prior, n=N, noise=NOISE), b, a, prior=prior,
-                       n=N, noise=NOISE)
+        back = convert(convert(v, a, b, prior=prior, n=N, noise=NOISE, sd_y=1.3), b, a,
+                       prior=prior, n=N, noise=NOISE, sd_y=1.3)
         assert back == pytest.approx(v, rel=1e-12)
 
 
