@@ -452,7 +452,9 @@ def compare(
     X, y, noise, name = resolve_data(X, y, noise, dataset, default="default")
     n, d = X.shape
     lam = prior_obj.lam(noise)
-    conventions = MappingProxyType(all_conventions(lam, prior=prior_obj.name, n=n, noise=noise))
+    sd_y = float(y.std(correction=0))  # glmnet rescales its ridge lambda by the 1/n sd of y
+    conventions = MappingProxyType(all_conventions(lam, prior=prior_obj.name, n=n, noise=noise,
+                                                   sd_y=sd_y if sd_y > 0 else None))
 
     map_res = map_estimate(X, y, prior_obj, noise, tol=tol, strict=strict)
     pen_kwargs = {"strict": strict} if prior_obj.penalty_name == "lasso" else {}
