@@ -276,3 +276,22 @@ def test_map_optimality_accepts_the_map_and_rejects_a_perturbation():
     j = int(torch.nonzero(w)[0])
     w[j] *= 1 + 1e-6
     assert not map_optimality(p.X, p.y, prior, p.noise, w, res.intercept).passes
+
+
+@pytest.mark.parametrize("a", [1e-3, 0.5, 3.0, 30.0, 1e3])
+def test_sampler_inverse_cdf_matches_an_independent_root_find(a):
+    """|w| / sigma = e solves Phi(-(a + e)) / Phi(-a) = U; the reference solves it with
+    scipy's log_ndtr and a bracketing root finder."""
+    from scipy.special import log_ndtr
+
+    from mapreg.bayes.priors import _truncated_excess
+
+    log_u = np.array([-36.0, -5.0, -1.0, -0.1, -1e-3])
+    e = _truncated_excess(torch.ones(5, dtype=torch.float64),
+                          torch.full((5,), 1 / a, dtype=torch.float64),
+                          torch.from_numpy(log_u)).numpy()
+    for ei, lu in zip(e, log_u, strict=True):
+        ref = optimize.brentq(lambda t, lu=lu: log_ndtr(-(a + t)) - log_ndtr(-a) - lu,
+                              0.0, 20.0, xtol=1e-300, rtol=1e-15)
+        # the reference loses ~a^2 eps relative (a + t rounds, t ~ 1/a): 1e-9 at a = 1e3
+        assert ei == pytest.approx(ref, rel=1e-12 if a <= 30 else 1e-9)

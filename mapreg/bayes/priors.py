@@ -310,6 +310,7 @@ _HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
 _HALF_LOG_PI = 0.5 * math.log(math.pi)
 _SQRT_2_OVER_PI = math.sqrt(2 / math.pi)
 _EPS64 = float(torch.finfo(torch.float64).eps)
+_MAX_NEWTON = 100  # Newton steps of the sampler (about 10 suffice in float64; see the tests)
 # Above x = e^300, erfcx(x) = 1 / (x sqrt(pi)) * (1 - 1/(2x^2) + ...) to far below eps.
 _ERFCX_ASYMPTOTIC = 300.0
 
@@ -413,12 +414,14 @@ def _truncated_excess(sigma: torch.Tensor, b: torch.Tensor, log_u: torch.Tensor)
         erfcx = torch.special.erfcx((a + e) / root2)
         return torch.log(erfcx) - log_erfcx_a - a * e - 0.5 * e * e, -_SQRT_2_OVER_PI / erfcx
 
+    # e's natural unit is 1 / hazard(a); H is evaluated to ~eps absolute, so e cannot be
+    # resolved below ~eps of that unit (|w| to ~eps sigma / max(1, a) absolute)
+    unit = torch.exp(log_erfcx_a) / _SQRT_2_OVER_PI
     e = torch.zeros_like(a)
-    for _ in range(200):
+    for _ in range(_MAX_NEWTON):
         h, slope = tail(e)
-        step = (log_u - h) / slope
-        new = (e + step).clamp(min=0.0)
-        done = (new - e).abs() <= 4 * _EPS64 * new
+        new = (e + (log_u - h) / slope).clamp(min=0.0)
+        done = (new - e).abs() <= 16 * _EPS64 * (new + unit)
         e = new
         if bool(done.all()):
             break
