@@ -11,12 +11,13 @@ import pyro.distributions as dist
 import torch
 from torch.distributions import constraints
 
-from .likelihoods import GaussianNoise
+from .likelihoods import Categorical, GaussianNoise, Likelihood
 from .priors import Prior
 
 WEIGHT_SITE = "w"
 INTERCEPT_SITE = "c"
 OBS_SITE = "y"
+ETA_SITE = "eta"  # a pyro.deterministic site of the GLM models: log density 0
 
 # Pyro keeps its handler stack (poutine) and its param store in process-global state, so two
 # threads tracing models at once corrupt each other's traces. Every Pyro evaluation in
@@ -66,6 +67,60 @@ def linear_model(prior: Prior, likelihood: GaussianNoise) -> Callable[..., torch
         mean = w @ X.T + c.unsqueeze(-1)
         with pyro.plate("data", n):
             return likelihood.observe(OBS_SITE, mean, y)
+
+    return model
+
+
+def glm_model(prior: Prior, likelihood: Likelihood) -> Callable[..., torch.Tensor]:
+    """A generalised linear model with an unpenalized intercept, as a Pyro model.
+
+    ::
+
+        w ~ prior.distribution(d)             # (d,), or (d, K) for Categorical(K)
+        c ~ ImproperUniform(real)             # shape () or (K,); flat, log p(c) = 0
+        eta = X @ w + c                       # recorded as pyro.deterministic("eta")
+        y_i ~ likelihood at eta_i             # inside pyro.plate("data", n)
+
+    so its log joint is  -sum_i l_i(eta_i) - constant(y) + log p(w)  with l_i as in
+    :mod:`mapreg.bayes.likelihoods` (Bernoulli: log(1 + e^eta) - y eta; Categorical:
+    logsumexp(eta_i) - eta_{i, y_i}; Poisson: e^eta - y eta, constant sum log y!). The
+    ``"eta"`` site is a masked Delta: its log probability is 0 and it adds nothing to the
+    log joint (``tests/test_glm_models.py`` checks it).
+
+    Like :func:`linear_model` the model broadcasts over leading batch dimensions of ``w``
+    ((..., d) or (..., d, K)) and ``c`` ((...) or (..., K)): one trace conditioned on a
+    batch of parameter values holds the log joint at each of them. The returned callable
+    takes ``(X, y=None)``; the flat intercept prior cannot be sampled, so condition the
+    model on ``w`` and ``c``. The responses are not validated here (the model is traced
+    many times): validate them once with ``likelihood.check_y``.
+
+    A :class:`GaussianNoise` likelihood gives :func:`linear_model` itself (no ``eta``
+    site).
+    """
+    if isinstance(likelihood, GaussianNoise):
+        return linear_model(prior, likelihood)
+    n_classes = likelihood.n_classes if isinstance(likelihood, Categorical) else None
+
+    def model(X: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        n, d = X.shape
+        if n_classes is None:
+            w = pyro.sample(WEIGHT_SITE, prior.distribution(d))
+            c = pyro.sample(
+                INTERCEPT_SITE,
+                dist.ImproperUniform(constraints.real, batch_shape=(), event_shape=()),
+            )
+            eta = w @ X.T + c.unsqueeze(-1)  # (..., n)
+        else:
+            w = pyro.sample(WEIGHT_SITE, prior.distribution((d, n_classes)))
+            c = pyro.sample(
+                INTERCEPT_SITE,
+                dist.ImproperUniform(constraints.real, batch_shape=(),
+                                     event_shape=(n_classes,)),
+            )
+            eta = X @ w + c.unsqueeze(-2)  # (..., n, K)
+        eta = pyro.deterministic(ETA_SITE, eta)
+        with pyro.plate("data", n):
+            return likelihood.observe(OBS_SITE, eta, y)
 
     return model
 
