@@ -9,7 +9,11 @@ from an independent solver.
 
 # The two independent sides ...
 from .bayes import (
+    LIKELIHOODS,
     PRIORS,
+    Bernoulli,
+    Categorical,
+    ElasticNet,
     EvidenceResult,
     Gaussian,
     GaussianNoise,
@@ -17,11 +21,15 @@ from .bayes import (
     MapResult,
     ModelMapResult,
     Optimality,
+    Poisson,
     Prior,
+    glm_model,
     linear_model,
     log_evidence,
+    make_likelihood,
     make_prior,
     map_estimate,
+    map_glm,
     map_model,
     map_optimality,
     maximize_evidence,
@@ -53,6 +61,14 @@ from .penalized import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "map_glm",
+    "make_likelihood",
+    "glm_model",
+    "Poisson",
+    "ElasticNet",
+    "Categorical",
+    "Bernoulli",
+    "LIKELIHOODS",
     "CONVENTIONS",
     "PRIORS",
     "CompareResult",

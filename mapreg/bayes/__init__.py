@@ -7,13 +7,25 @@ package or Pyro): the two halves of every comparison are computed independently.
 
 from .engine import ModelMapResult, map_model
 from .evidence import EvidenceResult, log_evidence, maximize_evidence
-from .likelihoods import GaussianNoise
+from .glm_map import glm_neg_log_joint, map_glm
+from .likelihoods import (
+    LIKELIHOODS,
+    Bernoulli,
+    Categorical,
+    GaussianNoise,
+    Poisson,
+    make_likelihood,
+)
 from .map import MapResult, Optimality, map_estimate, map_optimality, neg_log_joint
-from .models import linear_model, pyro_session
-from .priors import PRIORS, Gaussian, Laplace, Prior, make_prior
+from .models import glm_model, linear_model, pyro_session
+from .priors import PRIORS, ElasticNet, Gaussian, Laplace, Prior, make_prior
 
 __all__ = [
     "PRIORS",
+    "LIKELIHOODS",
+    "Bernoulli",
+    "Categorical",
+    "ElasticNet",
     "EvidenceResult",
     "Gaussian",
     "GaussianNoise",
@@ -21,11 +33,16 @@ __all__ = [
     "MapResult",
     "ModelMapResult",
     "Optimality",
+    "Poisson",
     "Prior",
+    "glm_model",
+    "glm_neg_log_joint",
     "linear_model",
     "log_evidence",
+    "make_likelihood",
     "make_prior",
     "map_estimate",
+    "map_glm",
     "map_model",
     "map_optimality",
     "maximize_evidence",

@@ -343,7 +343,7 @@ class _Problem:
             base = tr.nodes[name]["fn"]
             while isinstance(base, (dist.Independent, dist.ExpandedDistribution)):
                 base = base.base_dist
-            params = [getattr(base, a) for a in ("loc", "scale", "l1_weight")
+            params = [getattr(base, a) for a in ("loc", "scale", "sigma", "b")
                       if isinstance(getattr(base, a, None), torch.Tensor)]
             if any(t.requires_grad for t in params):
                 raise ValueError(

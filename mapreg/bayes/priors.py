@@ -380,6 +380,12 @@ class ElasticNetDistribution(dist.TorchDistribution):
     def mean(self) -> torch.Tensor:
         return torch.zeros_like(self.sigma)
 
+    @property
+    def l1_weight(self) -> torch.Tensor:
+        """1/b, the weight of |w| in -log p(w): the MAP engines' L1 term
+        (:func:`mapreg.bayes.engine.map_model` finds it by this name)."""
+        return 1.0 / self.b
+
     def log_normalizer(self) -> torch.Tensor:
         """log Z per coordinate (batch shape)."""
         return elastic_net_log_z(self.sigma, self.b)
