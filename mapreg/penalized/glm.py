@@ -531,14 +531,14 @@ class _Solver:
             Hwa = XS.new_empty(m, K, K)
             Haa = XS.new_empty(K, K)
             for k in range(K):
-                for l in range(k, K):
-                    wkl = (P[:, k] * ((1.0 if k == l else 0.0) - P[:, l]))
+                for j in range(k, K):
+                    wkl = (P[:, k] * ((1.0 if k == j else 0.0) - P[:, j]))
                     B = XS.T @ (wkl[:, None] * XS)
-                    Hww[:, k, :, l] = B
-                    Hww[:, l, :, k] = B.T
-                    Hwa[:, k, l] = XS.T @ wkl
-                    Hwa[:, l, k] = Hwa[:, k, l]
-                    Haa[k, l] = Haa[l, k] = wkl.sum()
+                    Hww[:, k, :, j] = B
+                    Hww[:, j, :, k] = B.T
+                    Hwa[:, k, j] = XS.T @ wkl
+                    Hwa[:, j, k] = Hwa[:, k, j]
+                    Haa[k, j] = Haa[j, k] = wkl.sum()
             # the intercept block is singular along 1 (g_a and the rows of H_aw are
             # orthogonal to it): invert H_aa + c 1 1' instead, exact on the range
             cK = float(Haa.diagonal().mean()) or 1.0
