@@ -1,4 +1,5 @@
-"""The penalized side: ridge, lasso, constrained problems and d2l-style training.
+"""The penalized side: ridge, lasso, elastic net, penalized GLMs, constrained problems and
+d2l-style training.
 
 Written against the loss formulas with torch/numpy/scipy only: nothing here imports Pyro or
 :mod:`mapreg.bayes`, so agreement with the MAP is evidence, not an identity.
@@ -13,9 +14,11 @@ from .constrained import (
     radius_from_lam,
     solve_constrained,
 )
+from .glm import GLMResult, glm_lam_max, glm_objective, penalized_glm
 from .linear import (
     PenalizedResult,
     canonical_objective,
+    elastic_net,
     lasso,
     lasso_lam_max,
     ridge,
@@ -25,14 +28,19 @@ from .training import TrainResult, train_penalized
 
 __all__ = [
     "ConstrainedResult",
+    "GLMResult",
     "PenalizedResult",
     "TrainResult",
     "canonical_objective",
     "constrained_l1",
     "constrained_l2",
+    "elastic_net",
+    "glm_lam_max",
+    "glm_objective",
     "lam_from_radius",
     "lasso",
     "lasso_lam_max",
+    "penalized_glm",
     "radius_from_lam",
     "ridge",
     "solve_constrained",

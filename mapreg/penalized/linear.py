@@ -1,15 +1,19 @@
-"""Exact penalized solvers: ridge (closed form) and lasso (working sets + active set).
+"""Exact penalized solvers: ridge (closed form), lasso (working sets + active set) and the
+elastic net (the lasso on augmented data).
 
 Plain torch; this module never imports Pyro, so it is an independent path to the optimum
 that the MAP engine reaches through Pyro's log joint. Both minimise the canonical
 objective with an unpenalized intercept c::
 
-    ridge:  1/2 ||y - Xw - c||^2 + (lam/2) ||w||^2
-    lasso:  1/2 ||y - Xw - c||^2 + lam ||w||_1
+    ridge:       1/2 ||y - Xw - c||^2 + (lam/2) ||w||^2
+    lasso:       1/2 ||y - Xw - c||^2 + lam ||w||_1
+    elastic net: 1/2 ||y - Xw - c||^2 + lam1 ||w||_1 + (lam2/2) ||w||^2
 
 (scikit-learn's ``Ridge(alpha)`` is the ridge with lam = alpha; its ``Lasso(alpha)`` is the
-lasso with lam = n * alpha; see :mod:`mapreg.conventions`.) Because c is unpenalized, its
-optimum is c = mean(y) - mean(X) . w, and for every (w, c)
+lasso with lam = n * alpha; its ``ElasticNet(alpha, l1_ratio)`` is the elastic net with
+lam1 = n * alpha * l1_ratio, lam2 = n * alpha * (1 - l1_ratio); see
+:mod:`mapreg.conventions`.) Because c is unpenalized, its optimum is
+c = mean(y) - mean(X) . w, and for every (w, c)
 
     1/2 ||y - Xw - c||^2 = 1/2 ||yc - Xc w||^2 + n/2 (mean(y) - mean(X) . w - c)^2
 
@@ -21,13 +25,14 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import torch
 
 from .._centring import centre, centred_svd
 from .._results import FrozenResult
 from .._validation import (
+    check_bool,
     check_choice,
     check_data,
     check_nonnegative,
@@ -36,7 +41,7 @@ from .._validation import (
 )
 from ..errors import report_nonconvergence
 
-PENALTIES = ("ridge", "lasso")
+PENALTIES = ("ridge", "lasso", "elasticnet")
 _EPS = torch.finfo(torch.float64).eps
 
 
@@ -49,9 +54,10 @@ class PenalizedResult(FrozenResult):
     coef, intercept
         The minimiser (w, c).
     penalty
-        ``"ridge"`` or ``"lasso"``.
+        ``"ridge"``, ``"lasso"`` or ``"elasticnet"``.
     lam
-        lambda of the canonical objective (see the module docstring).
+        lambda of the canonical objective (see the module docstring); lam1 for the
+        elastic net.
     objective
         The canonical objective at (coef, intercept), evaluated on centred data (see
         :func:`canonical_objective`).
@@ -78,6 +84,11 @@ class PenalizedResult(FrozenResult):
         floor) (see :func:`lasso`); ridge: ``nan``.
     working_set_size
         Lasso: the number of columns in the final working set; ridge: 0.
+    lam2
+        Elastic net: the weight lam2 of (lam2/2) ||w||^2; 0 for the ridge and the lasso.
+
+    The elastic net reports like the lasso (duality gap, gap tolerance, active-set steps)
+    when lam1 > 0 and like the ridge when lam1 = 0 (then it is the ridge at lam = lam2).
     """
 
     coef: torch.Tensor
@@ -93,23 +104,37 @@ class PenalizedResult(FrozenResult):
     method: str = "active-set"
     gap_tolerance: float = math.nan
     working_set_size: int = 0
+    lam2: float = 0.0
 
 
-def canonical_objective(X, y, coef, intercept, penalty: str, lam: float) -> float:
+def canonical_objective(
+    X, y, coef, intercept, penalty: str, lam: float, lam2: float = 0.0
+) -> float:
     """The canonical objective 1/2 ||y - Xw - c||^2 + lam * P(w) at (w, c) = (coef, intercept).
 
-    P(w) = 1/2 ||w||^2 (ridge) or ||w||_1 (lasso). The squared residual is evaluated as
+    P(w) = 1/2 ||w||^2 (ridge) or ||w||_1 (lasso); for ``"elasticnet"`` the penalty is
+    lam ||w||_1 + (lam2/2) ||w||^2 (``lam2`` must be 0 for the other two). The squared
+    residual is evaluated as
     1/2 ||yc - Xc w||^2 + n/2 (mean(y) - mean(X) . w - c)^2 (an identity, see the module
     docstring), so a large offset in y or in a column of X does not swamp it in rounding.
     """
     penalty = check_choice("penalty", penalty, PENALTIES)
+    lam2 = check_nonnegative("lam2", lam2)
+    if lam2 != 0.0 and penalty != "elasticnet":
+        raise ValueError(f"lam2 must be 0 for the {penalty} (it weighs the elastic net's "
+                         f"(lam2/2) ||w||^2); got {lam2!r}")
     X, y = torch.as_tensor(X, dtype=torch.float64), torch.as_tensor(y, dtype=torch.float64)
     w = torch.as_tensor(coef, dtype=torch.float64)
     Xc, yc, xm, ym = centre(X, y)
     r = yc - Xc @ w
     shift = float(ym - xm @ w) - float(intercept)
-    pen = 0.5 * float(w @ w) if penalty == "ridge" else float(w.abs().sum())
-    return 0.5 * float(r @ r) + 0.5 * X.shape[0] * shift**2 + lam * pen
+    if penalty == "ridge":
+        pen = lam * 0.5 * float(w @ w)
+    elif penalty == "lasso":
+        pen = lam * float(w.abs().sum())
+    else:
+        pen = lam * float(w.abs().sum()) + 0.5 * lam2 * float(w @ w)
+    return 0.5 * float(r @ r) + 0.5 * X.shape[0] * shift**2 + pen
 
 
 # --------------------------------------------------------------------------------- ridge
@@ -324,9 +349,24 @@ def lasso(
         )
     tol = check_positive("tol", tol)
     max_iter = check_positive_int("max_iter", max_iter)
+    strict = check_bool("strict", strict)
     start = time.perf_counter()
-    n, d = X.shape
-    X, y, xm, ym = centre(X, y)  # from here on X, y are the centred data
+    Xc, yc, xm, ym = centre(X, y)
+    w, cert, solver, lam_max = _lasso_centred(Xc, yc, lam, tol, max_iter)
+    c = float(ym - xm @ w)
+    wall = time.perf_counter() - start
+    converged = _report(cert, solver.steps, tol, strict, "lasso")
+    return PenalizedResult(
+        w, c, "lasso", lam, cert.primal, cert.gap, lam_max, solver.steps, converged, wall,
+        "active-set", cert.bound, int(solver.W.numel()),
+    )
+
+
+def _lasso_centred(X: torch.Tensor, y: torch.Tensor, lam: float, tol: float, max_iter: int):
+    """The lasso min 1/2 ||y - Xw||^2 + lam ||w||_1 without intercept on data X, y that the
+    caller has centred (or augmented, see :func:`elastic_net`); X is overwritten.
+    Returns (w, certificate, solver, lam_max)."""
+    d = X.shape[1]
     lam_max = float((X.T @ y).abs().max())
     norms = (X * X).sum(0).sqrt()
     keep = (norms > 0).nonzero().squeeze(1)
@@ -335,23 +375,23 @@ def lasso(
     solver = _WorkingSet(Xn, y, lam / norms[keep], tol)
     if lam < lam_max:
         solver.run(max_iter)
-    cert = solver.cert
     w = torch.zeros(d, dtype=X.dtype)
     w[keep] = solver.v / norms[keep]
-    c = float(ym - xm @ w)
-    wall = time.perf_counter() - start
+    return w, solver.cert, solver, lam_max
+
+
+def _report(cert: _Certificate, steps: int, tol: float, strict: bool, name: str) -> bool:
+    """Whether the gap test passed; if not, warn (or raise with ``strict``) naming the gap."""
     converged = cert.gap <= cert.bound
     if not converged:
         report_nonconvergence(
-            f"lasso did not converge in {solver.steps} active-set steps: duality gap "
+            f"{name} did not converge in {steps} active-set steps: duality gap "
             f"{cert.gap:.3e} > tolerance {cert.bound:.3e} (tol * primal = "
             f"{tol * cert.primal:.3e}, rounding floor {cert.floor:.3e})",
             strict,
+            stacklevel=4,
         )
-    return PenalizedResult(
-        w, c, "lasso", lam, cert.primal, cert.gap, lam_max, solver.steps, converged, wall,
-        "active-set", cert.bound, int(solver.W.numel()),
-    )
+    return converged
 
 
 @dataclass(frozen=True)
@@ -694,11 +734,104 @@ def _line_search(w, p, lam, a: float, beta: float) -> tuple[float, torch.Tensor]
     return t, hit
 
 
+# --------------------------------------------------------------------------- elastic net
+def elastic_net(
+    X,
+    y,
+    lam1: float,
+    lam2: float,
+    *,
+    tol: float = 1e-12,
+    max_iter: int = 10_000,
+    strict: bool = False,
+) -> PenalizedResult:
+    """Exact elastic net, certified by the duality gap like :func:`lasso`.
+
+    Minimises the canonical objective
+
+        P(w, c) = 1/2 ||y - Xw - c||^2 + lam1 ||w||_1 + (lam2/2) ||w||^2
+
+    over (w, c), c unpenalized. scikit-learn's ``ElasticNet(alpha, l1_ratio)`` minimises
+    (1/2n) ||y - Xw - c||^2 + alpha l1_ratio ||w||_1 + (alpha (1 - l1_ratio)/2) ||w||^2, the
+    same problem at lam1 = n alpha l1_ratio, lam2 = n alpha (1 - l1_ratio). (This is the
+    "naive" elastic net: the MAP under the product of a Laplace and a Gaussian prior.)
+
+    **Reduction.** With c at its optimum, c = mean(y) - mean(X) . w, the objective is
+    1/2 ||yc - Xc w||^2 + lam1 ||w||_1 + (lam2/2) ||w||^2 on the centred data, and
+    (lam2/2) ||w||^2 = 1/2 ||0 - sqrt(lam2) I w||^2, so it is exactly the lasso without
+    intercept on the augmented data
+
+        A = [Xc; sqrt(lam2) I]  ((n + d) x d),   b = [yc; 0],
+
+    whose columns all have norm >= sqrt(lam2) > 0 (full column rank: the solution is
+    unique). That lasso is solved by the active-set machinery of :func:`lasso`, and its
+    duality gap -- P(w) minus the dual objective at theta = alpha r_A, with the residual
+    r_A = b - A w -- is the elastic net's own: the certificate, its rounding floor and the
+    stop test ``gap <= max(tol * P(w), floor)`` are those documented in :func:`lasso`, with
+    (n + d) rows.
+
+    Edge cases: lam1 = 0 is the ridge at lam = lam2 (solved by :func:`ridge`, closed form;
+    lam1 = lam2 = 0 is least squares), lam2 = 0 is :func:`lasso`; the result is the same as
+    theirs except that ``penalty`` is ``"elasticnet"`` and ``lam``, ``lam2`` are lam1, lam2.
+    For lam1 >= :func:`lasso_lam_max` (which does not depend on lam2) w = 0 exactly.
+
+    Parameters
+    ----------
+    X, y : array-like of shapes (n, d) and (n,)
+    lam1, lam2 : float
+        Finite numbers >= 0: the weights of ||w||_1 and of (1/2) ||w||^2.
+    tol, max_iter, strict
+        As for :func:`lasso` (unused when lam1 = 0).
+
+    Returns
+    -------
+    PenalizedResult
+        ``penalty="elasticnet"``, ``lam=lam1``, ``lam2=lam2``; ``objective`` is P(w) at the
+        optimal intercept, the other fields as for :func:`lasso` (or :func:`ridge` when
+        lam1 = 0).
+    """
+    X, y = check_data(X, y)
+    lam1 = check_nonnegative("lam1", lam1)
+    lam2 = check_nonnegative("lam2", lam2)
+    tol = check_positive("tol", tol)
+    max_iter = check_positive_int("max_iter", max_iter)
+    strict = check_bool("strict", strict)
+    if lam1 == 0.0:
+        res = ridge(X, y, lam2)
+        return replace(res, penalty="elasticnet", lam=0.0, lam2=lam2)
+    if lam2 == 0.0:
+        res = lasso(X, y, lam1, tol=tol, max_iter=max_iter, strict=strict)
+        return replace(res, penalty="elasticnet")
+    start = time.perf_counter()
+    n, d = X.shape
+    Xc, yc, xm, ym = centre(X, y)
+    A = torch.cat([Xc, math.sqrt(lam2) * torch.eye(d, dtype=Xc.dtype)])
+    b = torch.cat([yc, yc.new_zeros(d)])
+    w, cert, solver, lam_max = _lasso_centred(A, b, lam1, tol, max_iter)
+    c = float(ym - xm @ w)
+    wall = time.perf_counter() - start
+    converged = _report(cert, solver.steps, tol, strict, "elastic_net")
+    return PenalizedResult(
+        w, c, "elasticnet", lam1, cert.primal, cert.gap, lam_max, solver.steps, converged,
+        wall, "active-set", cert.bound, int(solver.W.numel()), lam2,
+    )
+
+
 def solve_penalized(X, y, penalty: str, lam: float, **kwargs) -> PenalizedResult:
-    """Dispatch to :func:`ridge` or :func:`lasso` by name."""
+    """Dispatch to :func:`ridge`, :func:`lasso` or :func:`elastic_net` by name.
+
+    For ``"elasticnet"``, ``lam`` is lam1 and the keyword ``lam2`` is required; the other
+    keywords go to the solver (``tol``, ``max_iter``, ``strict``; none for the ridge).
+    """
     penalty = check_choice("penalty", penalty, PENALTIES)
     if penalty == "ridge":
         if kwargs:
             raise ValueError(f"ridge takes no solver options; got {sorted(kwargs)}")
         return ridge(X, y, lam)
+    if penalty == "elasticnet":
+        if "lam2" not in kwargs:
+            raise TypeError("the elastic net needs the keyword lam2 (the weight of "
+                            "(lam2/2) ||w||^2, a finite number >= 0)")
+        lam2 = kwargs.pop("lam2")
+        return elastic_net(X, y, lam, lam2, **kwargs)
     return lasso(X, y, lam, **kwargs)
