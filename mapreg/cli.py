@@ -24,7 +24,7 @@ import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
-from .conventions import ALIASES, CONVENTIONS
+from .conventions import ALIASES, CONVENTIONS, LIKELIHOOD_NAMES
 from .datasets import DATASETS
 from .errors import ConvergenceError, ConvergenceWarning
 
@@ -48,18 +48,26 @@ def _version() -> str:
         return __version__
 
 
+#: The priors the CLI offers (mapreg.bayes.priors.PRIORS, listed here to keep --help fast).
+PRIOR_CHOICES = ("gaussian", "laplace", "elasticnet")
+
+
 def _prior_args(parser: argparse.ArgumentParser, mark: bool = False,
                 required: bool = True) -> None:
     """--prior, --sigma, --b, --noise: shared by the subcommands."""
     what = "mark this" if mark else ""
-    parser.add_argument("--prior", required=required, choices=["gaussian", "laplace"])
-    parser.add_argument("--sigma", type=float, help=f"{what} Gaussian prior scale sigma".strip())
-    parser.add_argument("--b", type=float, help=f"{what} Laplace prior scale b".strip())
-    parser.add_argument("--noise", type=float, help="noise scale sigma_eps (default: the data's)")
+    parser.add_argument("--prior", required=required, choices=list(PRIOR_CHOICES))
+    parser.add_argument("--sigma", type=float,
+                        help=f"{what} Gaussian (or elastic-net) prior scale sigma".strip())
+    parser.add_argument("--b", type=float,
+                        help=f"{what} Laplace (or elastic-net) prior scale b".strip())
+    parser.add_argument("--noise", type=float, help="noise scale sigma_eps of the Gaussian "
+                        "likelihood (default: the data's)")
 
 
 def _conventions_epilog() -> str:
-    rows = [textwrap.fill(f"{name:<19} ({', '.join(c.priors)}): {c.objective}", width=96,
+    rows = [textwrap.fill(f"{name:<19} ({', '.join(c.priors)}; {', '.join(c.likelihoods)}): "
+                          f"{c.objective}", width=96,
                           initial_indent="  ", subsequent_indent=" " * 22)
             for name, c in CONVENTIONS.items()]
     aliases = ", ".join(f"{a} = {b}" for a, b in ALIASES.items())
@@ -83,7 +91,11 @@ def _parser() -> argparse.ArgumentParser:
         "least squares, and print both side by side.",
     )
     _prior_args(cmp_)
-    cmp_.add_argument("--dataset", help=f"built-in data: {datasets} (default: default)")
+    cmp_.add_argument("--likelihood", default="gaussian", choices=list(LIKELIHOOD_NAMES),
+                      help="gaussian (linear regression, default), bernoulli (logistic), "
+                      "categorical (softmax) or poisson (log link)")
+    cmp_.add_argument("--dataset", help=f"built-in data: {datasets} (default: the "
+                      "likelihood's own data set)")
     cmp_.add_argument("--convention", help="also print lambda in this convention "
                       f"({', '.join(CONVENTIONS)})")
     cmp_.add_argument("--plot", metavar="FILE", help="write the coefficient figure; the format "
@@ -130,8 +142,12 @@ def _parser() -> argparse.ArgumentParser:
     conv.add_argument("--to", required=True, choices=names, metavar="TO",
                       help="target convention (one of the names below)")
     conv.add_argument("--prior", required=True, choices=["gaussian", "laplace"])
+    conv.add_argument("--likelihood", default="gaussian", choices=list(LIKELIHOOD_NAMES),
+                      help="the loss the conventions refer to (default gaussian)")
     conv.add_argument("--n", type=int, help="number of samples (mean-type conventions)")
     conv.add_argument("--noise", type=float, help="noise scale sigma_eps (prior scales, nll)")
+    conv.add_argument("--sd-y", dest="sd_y", type=float, help="1/n standard deviation of y "
+                      "(makes glmnet's ridge lambda exact)")
     return parser
 
 
@@ -155,12 +171,17 @@ def _run_compare(args: argparse.Namespace) -> int:
         dataset=args.dataset,
         train=args.train,
         strict=args.strict,
+        likelihood=args.likelihood,
     )
     extra = None
     if args.convention:
         n = int(result.X.shape[0])
+        gaussian = args.likelihood == "gaussian"
+        sd_y = float(result.y.std(correction=0)) if gaussian else None
         extra = from_canonical(
-            result.lam, args.convention, prior=result.prior.name, n=n, noise=result.noise
+            result.lam, args.convention, prior=result.prior.name, n=n,
+            noise=result.noise if gaussian else None, likelihood=args.likelihood,
+            sd_y=sd_y or None,
         )
     if args.json:
         if args.plot:
@@ -211,7 +232,8 @@ def _run_path(args: argparse.Namespace) -> int:
 def _run_convert(args: argparse.Namespace) -> int:
     from .conventions import convert
 
-    value = convert(args.value, args.from_, args.to, prior=args.prior, n=args.n, noise=args.noise)
+    value = convert(args.value, args.from_, args.to, prior=args.prior, n=args.n, noise=args.noise,
+                    likelihood=args.likelihood, sd_y=args.sd_y)
     print(f"{value:.12g}")
     return 0
 

@@ -17,11 +17,11 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from ._results import FrozenResult
-from ._validation import check_bool, check_positive
-from .bayes.likelihoods import GaussianNoise
+from ._validation import check_bool, check_choice, check_data, check_positive
+from .bayes.likelihoods import LIKELIHOODS, GaussianNoise
 from .bayes.map import MapResult, map_estimate, neg_log_joint
 from .bayes.priors import Prior, make_prior
-from .conventions import all_conventions
+from .conventions import all_conventions, elasticnet_params
 from .datasets import resolve_data
 from .diagnosis import (
     AGREEMENT_RTOL,
@@ -39,6 +39,7 @@ from .penalized.linear import PenalizedResult, canonical_objective, solve_penali
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
+    from .compare_glm import GLMCompareResult
     from .penalized.training import TrainResult
 
 __all__ = ["AGREEMENT_RTOL", "CompareResult", "compare"]
@@ -46,8 +47,10 @@ __all__ = ["AGREEMENT_RTOL", "CompareResult", "compare"]
 _PENALTY_FORMULA = {
     "ridge": "1/2 ||y - Xw - c||^2 + (lam/2) ||w||^2",
     "lasso": "1/2 ||y - Xw - c||^2 + lam ||w||_1",
+    "elasticnet": "1/2 ||y - Xw - c||^2 + lam ||w||_1 + (lam2/2) ||w||^2",
 }
-_LAM_FORMULA = {"gaussian": "sigma_eps^2 / sigma^2", "laplace": "sigma_eps^2 / b"}
+_LAM_FORMULA = {"gaussian": "sigma_eps^2 / sigma^2", "laplace": "sigma_eps^2 / b",
+                "elasticnet": "sigma_eps^2 / b (lam2 = sigma_eps^2 / sigma^2)"}
 
 
 @dataclass(frozen=True, eq=False)
@@ -122,6 +125,11 @@ class CompareResult(FrozenResult):
         return object.__getattribute__(self, name)
 
     @property
+    def lam2(self) -> float:
+        """The elastic net's weight of (1/2)||w||^2 (sigma_eps^2 / sigma^2); 0 otherwise."""
+        return self.prior.lams(self.noise)[1] if self.prior.penalty_name == "elasticnet" else 0.0
+
+    @property
     def max_abs_diff(self) -> float:
         """max_j |map_coef_j - penalized_coef_j|."""
         return float((self._raw("map_coef") - self._raw("penalized_coef")).abs().max())
@@ -152,7 +160,7 @@ class CompareResult(FrozenResult):
             self._raw("X"), self._raw("y"), self.prior.penalty_name, self.lam,
             (self._raw("map_coef"), self.map_intercept),
             (self._raw("penalized_coef"), self.penalized_intercept),
-            (self.objective_map, self.objective_penalized), solvers,
+            (self.objective_map, self.objective_penalized), solvers, self.lam2,
         )
 
     def agreement(self) -> Agreement:
@@ -181,7 +189,8 @@ class CompareResult(FrozenResult):
         X, y = self._raw("X"), self._raw("y")
         dj = objective_difference(X, y, self.prior.penalty_name, self.lam,
                                   (self._raw("map_coef"), self.map_intercept),
-                                  (self._raw("penalized_coef"), self.penalized_intercept))
+                                  (self._raw("penalized_coef"), self.penalized_intercept),
+                                  self.lam2)
         return relative(abs(dj), max(self.objective_map, self.objective_penalized))
 
     @property
@@ -197,7 +206,7 @@ class CompareResult(FrozenResult):
         w, v = self._raw("map_coef"), self._raw("penalized_coef")
         ridge = self.prior.penalty_name == "ridge"
         cols = torch.ones_like(w, dtype=torch.bool) if ridge else (w != 0) | (v != 0)
-        return conditioning(self._raw("X"), cols, self.lam if ridge else 0.0).cond
+        return conditioning(self._raw("X"), cols, self.lam if ridge else self.lam2).cond
 
     def verdict(self) -> str:
         """AGREE, or the cause of the difference that the numbers support, with the numbers.
@@ -239,7 +248,7 @@ class CompareResult(FrozenResult):
         X = self._raw("X")
         out: dict[str, Any] = {
             "prior": self.prior.name,
-            self.prior.scale_name: self.prior.scale,
+            **{k: getattr(self.prior, k) for k in self.prior.scale_names},
             "noise": self.noise,
             "n": int(X.shape[0]),
             "d": int(X.shape[1]),
@@ -403,7 +412,9 @@ def compare(
     train: bool = False,
     tol: float = 1e-10,
     strict: bool = False,
-) -> CompareResult:
+    likelihood: str = "gaussian",
+    n_classes: int | None = None,
+) -> CompareResult | GLMCompareResult:
     """MAP under a Pyro prior vs the penalized optimum at the matching lambda.
 
     For a Gaussian prior N(0, sigma^2) on every weight, the MAP estimate minimises
@@ -426,6 +437,17 @@ def compare(
     dataset : {"default", "d2l", "two_feature"}, optional
         Built-in data set (see :mod:`mapreg.datasets`); ``None`` means "default" unless X
         and y are given. Naming a data set and giving X, y is an error.
+    likelihood : {"gaussian", "bernoulli", "categorical", "poisson"}
+        The observation model. "gaussian" (the default) is linear regression with noise
+        sigma_eps (everything above). The others are GLMs with no noise scale: logistic
+        (logit link), softmax (a (d, K) weight matrix, the prior on every entry) and Poisson
+        (log link); the MAP then minimises sum_i l_i + lam1 ||W||_1 + (lam2/2) ||W||^2 with
+        lam1 = 1/b and lam2 = 1/sigma^2 (l_i the exact negative log likelihood), the
+        penalized side is :func:`mapreg.penalized.glm.penalized_glm`, and the result is a
+        :class:`~mapreg.compare_glm.GLMCompareResult`. Without X and y the likelihood's
+        own seeded data set is used (``dataset="separable"`` is a separable Bernoulli set).
+    n_classes : int, optional
+        K for the categorical likelihood (default: max(y) + 1).
     train : bool
         Also train ``nn.Linear`` with SGD the d2l way (weight decay / explicit L1 term) and
         report how close it gets.
@@ -448,19 +470,38 @@ def compare(
     train = check_bool("train", train)
     strict = check_bool("strict", strict)
     tol = check_positive("tol", tol)
+    likelihood = check_choice("likelihood", likelihood, LIKELIHOODS)
     prior_obj = make_prior(prior, sigma=sigma, b=b)
+    if likelihood != "gaussian":
+        return _compare_glm(prior_obj, likelihood, X, y, noise, dataset, train, n_classes,
+                            tol, strict)
+    if n_classes is not None:
+        raise ValueError(f"n_classes is for likelihood='categorical'; got n_classes={n_classes!r}"
+                         " with likelihood='gaussian'")
     X, y, noise, name = resolve_data(X, y, noise, dataset, default="default")
     n, d = X.shape
     lam = prior_obj.lam(noise)
+    lam2 = prior_obj.lams(noise)[1] if prior_obj.penalty_name == "elasticnet" else 0.0
     sd_y = float(y.std(correction=0))  # glmnet rescales its ridge lambda by the 1/n sd of y
-    conventions = MappingProxyType(all_conventions(lam, prior=prior_obj.name, n=n, noise=noise,
-                                                   sd_y=sd_y if sd_y > 0 else None))
+    if prior_obj.penalty_name == "elasticnet":
+        # one pair of numbers: scikit-learn's ElasticNet(alpha, l1_ratio) (conventions.py)
+        alpha, ratio = elasticnet_params(sigma=prior_obj.sigma, b=prior_obj.b, noise=noise, n=n)
+        conventions = MappingProxyType({"sklearn_elasticnet_alpha": alpha,
+                                        "sklearn_elasticnet_l1_ratio": ratio})
+    else:
+        conventions = MappingProxyType(all_conventions(
+            lam, prior=prior_obj.name, n=n, noise=noise, sd_y=sd_y if sd_y > 0 else None))
 
     map_res = map_estimate(X, y, prior_obj, noise, tol=tol, strict=strict)
-    pen_kwargs = {"strict": strict} if prior_obj.penalty_name == "lasso" else {}
+    pen_kwargs = {"strict": strict} if prior_obj.penalty_name != "ridge" else {}
+    if lam2:
+        pen_kwargs["lam2"] = lam2
     pen_res = solve_penalized(X, y, prior_obj.penalty_name, lam, **pen_kwargs)
 
     training = None
+    if train and lam2:
+        raise ValueError("train=True trains with an L2 or an L1 term, not both: it is for the "
+                         "gaussian and laplace priors; got the elastic net")
     if train:
         from .penalized.training import train_penalized
 
@@ -471,7 +512,7 @@ def compare(
 
     const = GaussianNoise(noise).log_normalizer(n) + prior_obj.log_normalizer(d)
     penalty = prior_obj.penalty_name
-    obj_map = canonical_objective(X, y, map_res.coef, map_res.intercept, penalty, lam)
+    obj_map = canonical_objective(X, y, map_res.coef, map_res.intercept, penalty, lam, lam2)
     nlj_pen = neg_log_joint(X, y, prior_obj, noise, pen_res.coef, pen_res.intercept)
     if not math.isfinite(nlj_pen):
         raise RuntimeError(f"Pyro's log joint is not finite at the penalized optimum: {nlj_pen}")
@@ -496,3 +537,34 @@ def compare(
         training=training,
         dataset=name,
     )
+
+
+def _compare_glm(prior: Prior, likelihood: str, X, y, noise, dataset, train, n_classes, tol,
+                 strict) -> GLMCompareResult:
+    """The GLM branch of :func:`compare`: data resolution, then :func:`compare_glm`."""
+    from .compare_glm import compare_glm
+    from .datasets import load_dataset
+
+    if noise is not None:
+        raise ValueError(f"noise is the Gaussian likelihood's sigma_eps; the {likelihood} "
+                         f"likelihood has no noise scale; got noise={noise!r}")
+    if train:
+        raise ValueError("train=True trains nn.Linear on squared error: it is for "
+                         f"likelihood='gaussian', not {likelihood!r}")
+    if (X is None) != (y is None):
+        missing = "y" if y is None else "X"
+        raise ValueError(
+            f"give both X and y, or neither (to use a built-in data set); {missing} is None")
+    name = None
+    if X is None:
+        data = load_dataset(dataset if dataset is not None else likelihood)
+        want = "bernoulli" if likelihood == "bernoulli" else likelihood
+        if data.likelihood != want:
+            raise ValueError(f"dataset {data.name!r} has {data.likelihood} responses; "
+                             f"likelihood={likelihood!r} needs a {likelihood} data set")
+        X, y, name = data.X, data.y, data.name
+    elif dataset is not None:
+        raise ValueError(f"give either dataset={dataset!r} or your own X and y, not both")
+    X, y = check_data(X, y)
+    return compare_glm(prior, likelihood, X, y, n_classes=n_classes, tol=tol, strict=strict,
+                       dataset=name)

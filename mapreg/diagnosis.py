@@ -62,7 +62,7 @@ def intercept_scale(X: torch.Tensor, y: torch.Tensor, coef: torch.Tensor) -> flo
 
 
 def objective_difference(X, y, penalty: str, lam: float, a: tuple[torch.Tensor, float],
-                         b: tuple[torch.Tensor, float]) -> float:
+                         b: tuple[torch.Tensor, float], lam2: float = 0.0) -> float:
     """J(a) - J(b) for the canonical objective J, from the differences of the two points.
 
     With e = X (w_a - w_b) + (c_a - c_b) and r_b = y - X w_b - c_b,
@@ -76,6 +76,9 @@ def objective_difference(X, y, penalty: str, lam: float, a: tuple[torch.Tensor, 
         pen = 0.5 * float((wa - wb) @ (wa + wb))
     else:
         pen = float(wa.abs().sum() - wb.abs().sum())
+    if lam2:  # the elastic net's (lam2/2) ||w||^2, lam being its L1 weight
+        pen2 = 0.5 * float((wa - wb) @ (wa + wb))
+        return -float(e @ rb) + 0.5 * float(e @ e) + lam * pen + lam2 * pen2
     return -float(e @ rb) + 0.5 * float(e @ e) + lam * pen
 
 
@@ -286,8 +289,9 @@ class Diagnosis:
 
     @property
     def strictly_convex(self) -> bool:
-        """(lam/2)||w||^2 with lam > 0 is strictly convex: the ridge optimum is unique."""
-        return self.penalty == "ridge"
+        """(lam/2)||w||^2 with lam > 0 is strictly convex: the ridge (and elastic-net)
+        optimum is unique."""
+        return self.penalty in ("ridge", "elasticnet")
 
     @property
     def objective_rel_diff(self) -> float:
@@ -342,14 +346,14 @@ class Diagnosis:
 
 def diagnose(X: torch.Tensor, y: torch.Tensor, penalty: str, lam: float,
              map_point: tuple[torch.Tensor, float], pen_point: tuple[torch.Tensor, float],
-             objectives: tuple[float, float], solvers: str = "") -> Diagnosis:
+             objectives: tuple[float, float], solvers: str = "", lam2: float = 0.0) -> Diagnosis:
     """Gather the evidence and classify it (see the module docstring).
 
     ``objectives`` are J at the MAP and at the penalized optimum (for the scale of J);
     the difference itself comes from :func:`objective_difference`.
     """
     agree = agreement(X, y, penalty, map_point, pen_point)
-    dj = objective_difference(X, y, penalty, lam, map_point, pen_point)
+    dj = objective_difference(X, y, penalty, lam, map_point, pen_point, lam2)
     j_scale = max(objectives)
     same = relative(abs(dj), j_scale) <= OBJECTIVE_RTOL
     cond = None
@@ -357,10 +361,10 @@ def diagnose(X: torch.Tensor, y: torch.Tensor, penalty: str, lam: float,
         wm, wp = map_point[0], pen_point[0]
         ridge = penalty == "ridge"
         columns = torch.ones(X.shape[1], dtype=torch.bool) if ridge else (wm != 0) | (wp != 0)
-        cond = conditioning(X, columns, lam if ridge else 0.0)
+        cond = conditioning(X, columns, lam if ridge else lam2)
     kind = classify(
         agrees=agree.agrees, same_objective=same,
-        unique=penalty == "ridge" or cond is None or not cond.rank_deficient,
+        unique=penalty == "ridge" or lam2 > 0 or cond is None or not cond.rank_deficient,
         cond=cond.cond if cond is not None else 0.0, rel_diff=agree.rel_diff,
     )
     return Diagnosis(kind, agree, dj, j_scale, cond, solvers)

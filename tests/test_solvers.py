@@ -97,7 +97,7 @@ def test_ridge_tiny_lam_with_n_at_most_d_returns_the_svd_answer(n, d, lam):
         (lambda X, y: lasso(X, y, 1.0, tol=0), r"tol must be a positive finite number"),
         (lambda X, y: lasso(X, y, 1.0, max_iter=0), r"max_iter must be an integer >= 1; got 0"),
         (lambda X, y: solve_penalized(X, y, "elastic", 1.0),
-         r"penalty must be one of 'ridge', 'lasso'; got 'elastic'"),
+         r"penalty must be one of 'ridge', 'lasso', 'elasticnet'; got 'elastic'"),
         (lambda X, y: map_estimate(X, y, "laplace", 1.0), r"prior must be a mapreg Prior"),
         (lambda X, y: map_estimate(X, y, PRIOR_REGISTRY["laplace"].make(1.0), 1.0, tol=-1),
          r"tol must be a positive finite number"),
