@@ -138,6 +138,12 @@ class GLMCompareResult(FrozenResult):
                 f"residual {self.map.kkt_residual:.1e}, penalized KKT residual "
                 f"{self.penalized.kkt_residual:.1e}")
 
+    def plot(self, ax=None):
+        """MAP vs penalized coefficients as a matplotlib Figure (every weight)."""
+        from .plotting import plot_glm_coefficients
+
+        return plot_glm_coefficients(self, ax=ax)
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready summary."""
         X = self._raw("X")

@@ -96,3 +96,31 @@ def plot_coefficients(result: CompareResult, ax: Axes | None = None) -> Figure:
     ax.legend(fontsize=8, loc="best", framealpha=0.9)
     ax.grid(axis="y", alpha=0.3)
     return ax.figure
+
+
+def plot_glm_coefficients(result, ax: Axes | None = None) -> Figure:
+    """:func:`plot_coefficients` for a :class:`~mapreg.compare_glm.GLMCompareResult`: MAP
+    bars and penalized-optimum markers for every weight (a softmax matrix W (d, K) drawn
+    row by row, entry (j, k) at position j K + k)."""
+    import numpy as np
+
+    ax = _new_axes(ax)
+    m = result.map_coef.numpy().reshape(-1)
+    p = result.penalized_coef.numpy().reshape(-1)
+    j = np.arange(m.size)
+    ax.bar(j, m, width=0.6, color="tab:blue", alpha=0.55, label="MAP (Pyro log joint)")
+    ax.plot(j, p, "D", color="tab:red", markersize=5, label="penalized GLM optimum")
+    zeros = j[m == 0]
+    if zeros.size:
+        ax.plot(zeros, np.zeros(zeros.size), "o", mfc="none", mec="black", markersize=9,
+                label=f"exact zeros ({zeros.size})")
+    ax.axhline(0.0, color="black", linewidth=0.8)
+    K = result.map_coef.shape[1] if result.map_coef.dim() == 2 else 1
+    ax.set_xlabel("weight $W_{jk}$ at position $jK + k$" if K > 1 else "feature j")
+    ax.set_ylabel("coefficient")
+    ax.set_title(f"{result.prior} prior, {result.likelihood} likelihood  $\\Rightarrow$  "
+                 f"$\\lambda_1$={result.lam1:.4g}, $\\lambda_2$={result.lam2:.4g}\n"
+                 f"max|$\\Delta W$|={result.max_abs_diff:.1e}", fontsize=10)
+    ax.legend(fontsize=8, loc="best", framealpha=0.9)
+    ax.grid(axis="y", alpha=0.3)
+    return ax.figure

@@ -17,7 +17,7 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
-from mapreg.bayes.priors import Gaussian, Laplace, Prior  # noqa: E402
+from mapreg.bayes.priors import ElasticNet, Gaussian, Laplace, Prior  # noqa: E402
 
 
 @dataclass(frozen=True)
@@ -28,9 +28,11 @@ class PriorCase:
     cls: type[Prior]
     scales: tuple[float, ...]  # scales used in parametrized agreement tests
     sparse: bool  # does the MAP have exact zeros?
+    build: Callable[[float], Prior] | None = None  # one scale -> prior (default: cls(scale))
+    ball: bool = True  # has a norm ball (the constrained / Lagrangian picture)
 
     def make(self, scale: float) -> Prior:
-        return self.cls(scale)
+        return self.build(scale) if self.build is not None else self.cls(scale)
 
     def from_lam(self, lam: float, noise: float) -> Prior:
         return self.cls.from_lam(lam, noise)
@@ -39,7 +41,12 @@ class PriorCase:
 PRIOR_REGISTRY = {
     "gaussian": PriorCase("gaussian", Gaussian, (0.05, 0.5, 5.0), sparse=False),
     "laplace": PriorCase("laplace", Laplace, (0.005, 0.05, 0.5), sparse=True),
+    # sigma^2 = b: the L2 weight equals the L1 weight (ElasticNet.from_lam's ratio = 1)
+    "elasticnet": PriorCase("elasticnet", ElasticNet, (0.005, 0.05, 0.5), sparse=True,
+                            build=lambda s: ElasticNet(sigma=s**0.5, b=s), ball=False),
 }
+#: The priors with a constraint ball (the Lagrangian picture): ||w||_2^2 <= theta, ||w||_1 <= t.
+CONSTRAINED = sorted(name for name, case in PRIOR_REGISTRY.items() if case.ball)
 
 
 @dataclass(frozen=True)

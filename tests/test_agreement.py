@@ -25,25 +25,27 @@ def numpy_ridge(X, y, lam):
     return w, ym - xm @ w
 
 
-def lasso_kkt_violation(X, y, w, c, lam):
-    """Largest violation of the lasso optimality conditions, relative to lam (numpy)."""
+def lasso_kkt_violation(X, y, w, c, lam, lam2=0.0):
+    """Largest violation of the lasso (elastic net: + lam2/2 ||w||^2) optimality
+    conditions, relative to lam (numpy)."""
     r = y - X @ w - c
-    g = X.T @ r  # = lam * sign(w_j) on the support, |.| <= lam off it
+    g = X.T @ r - lam2 * w  # = lam * sign(w_j) on the support, |.| <= lam off it
     on = w != 0
     v_on = np.abs(g[on] - lam * np.sign(w[on])).max(initial=0.0)
     v_off = np.maximum(np.abs(g[~on]) - lam, 0).max(initial=0.0)
     return max(v_on, v_off, abs(r.sum())) / lam
 
 
-def scipy_lasso(X, y, lam):
-    """Canonical lasso by L-BFGS-B on the split w = u - v, u, v >= 0 (a rough reference)."""
+def scipy_lasso(X, y, lam, lam2=0.0):
+    """Canonical lasso (elastic net with lam2) by L-BFGS-B on the split w = u - v, u, v >= 0
+    (a rough reference)."""
     n, d = X.shape
 
     def fun(z):
         u, v, c = z[:d], z[d : 2 * d], z[-1]
         r = y - X @ (u - v) - c
-        val = 0.5 * r @ r + lam * (u.sum() + v.sum())
-        gw = -X.T @ r
+        val = 0.5 * r @ r + lam * (u.sum() + v.sum()) + 0.5 * lam2 * (u - v) @ (u - v)
+        gw = -X.T @ r + lam2 * (u - v)
         return val, np.concatenate([gw + lam, -gw + lam, [-r.sum()]])
 
     bounds = [(0, None)] * (2 * d) + [(None, None)]
@@ -89,8 +91,8 @@ def test_map_equals_penalized_optimum(prior_name, scale_index, problem):
         assert abs(res.map_intercept - c_ref) <= 1e-8 * scale
     else:
         assert lasso_kkt_violation(problem.X, problem.y, res.map_coef.numpy(),
-                                   res.map_intercept, res.lam) <= 1e-7
-        w_ref, c_ref = scipy_lasso(problem.X, problem.y, res.lam)
+                                   res.map_intercept, res.lam, res.lam2) <= 1e-7
+        w_ref, c_ref = scipy_lasso(problem.X, problem.y, res.lam, res.lam2)
         assert np.abs(w - w_ref).max() <= 1e-4 * scale
 
 
@@ -159,7 +161,8 @@ def test_pyro_log_joint_is_the_canonical_objective_over_noise_squared(prior_name
     for _ in range(3):
         w, c = rng.standard_normal(d), float(rng.standard_normal())
         lam = prior.lam(p.noise)
-        canon = canonical_objective(p.X, p.y, w, c, prior.penalty_name, lam)
+        lam2 = prior.lams(p.noise)[1] if prior.penalty_name == "elasticnet" else 0.0
+        canon = canonical_objective(p.X, p.y, w, c, prior.penalty_name, lam, lam2)
         pyro_val = neg_log_joint(p.X, p.y, prior, p.noise, w, c)
         assert pyro_val == pytest.approx(canon / p.noise**2 + const, rel=1e-12)
 

@@ -238,3 +238,26 @@ def test_every_readme_cli_example_runs_cleanly(command, tmp_path, monkeypatch, c
     if "--json" in command:
         assert json.loads(captured.out)["verdict_kind"] in {"agree", "not_unique", "rounding",
                                                            "disagree"}
+
+
+def test_compare_glm_likelihoods_from_the_shell(capsys, tmp_path):
+    for lik in ("bernoulli", "categorical", "poisson"):
+        assert main(["compare", "--prior", "laplace", "--b", "0.5", "--likelihood", lik]) == 0
+        out = capsys.readouterr().out
+        assert "AGREE" in out and f"{lik} likelihood" in out
+    path = tmp_path / "glm.png"
+    assert main(["compare", "--prior", "elasticnet", "--sigma", "1", "--b", "0.5",
+                 "--likelihood", "bernoulli", "--json", "--plot", str(path),
+                 "--convention", "canonical"]) == 2  # the elastic net has two lambdas
+    assert "mapreg: error:" in capsys.readouterr().err
+    assert main(["compare", "--prior", "gaussian", "--sigma", "1", "--likelihood", "poisson",
+                 "--json", "--plot", str(path), "--convention", "sklearn_poisson"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["agrees"] and out["likelihood"] == "poisson" and path.stat().st_size > 0
+    assert out["requested_convention"]["name"] == "sklearn_poisson"
+    assert main(["compare", "--prior", "laplace", "--b", "0.5", "--likelihood", "bernoulli",
+                 "--noise", "1"]) == 2
+    assert "no noise scale" in capsys.readouterr().err
+    assert main(["convert", "0.5", "--from", "sklearn_logistic", "--to", "b", "--prior",
+                 "laplace", "--likelihood", "bernoulli"]) == 0
+    assert float(capsys.readouterr().out) == pytest.approx(0.5)

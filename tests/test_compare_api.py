@@ -131,12 +131,13 @@ def test_train_reports_how_close_d2l_training_gets():
         ({"prior": "gaussian", "sigma": 1.0, "noise": 0.0}, r"noise must be a positive finite"),
         ({"prior": "gaussian", "sigma": 1.0, "noise": -2}, r"noise must be a positive finite"),
         ({"prior": "cauchy", "sigma": 1.0},
-         r"prior must be one of 'gaussian', 'laplace'; got 'cauchy'"),
+         r"prior must be one of 'gaussian', 'laplace', 'elasticnet'; got 'cauchy'"),
         ({"prior": "laplace", "sigma": 1.0}, r"prior 'laplace' takes the scale 'b', not 'sigma'"),
         ({"prior": "gaussian", "b": 1.0}, r"prior 'gaussian' takes the scale 'sigma', not 'b'"),
         ({"prior": "laplace"}, r"b is required for prior 'laplace'"),
         ({"prior": "gaussian", "sigma": 1.0, "dataset": "mnist"},
-         r"dataset must be one of 'default', 'd2l', 'two_feature'; got 'mnist'"),
+         r"dataset must be one of 'default', 'd2l', 'two_feature', 'bernoulli', 'categorical', "
+         r"'poisson', 'separable'; got 'mnist'"),
         ({"prior": Laplace(0.5), "b": 0.5}, r"not both"),
     ],
 )

@@ -128,7 +128,8 @@ def test_prior_methods_are_consistent_with_pyro(name):
 
 
 def _penalty_elementwise(prior, u):
-    return 0.5 * u**2 if prior.name == "gaussian" else u.abs()
+    # P = -log p / kappa, elementwise: 1/2 u^2, |u|, or |u| + (b / sigma^2)/2 u^2
+    return (prior.l1_weight * u.abs() + 0.5 * prior.l2_weight * u**2) / prior.kappa
 
 
 def test_laplace_subgradient_distance():

@@ -96,8 +96,8 @@ def test_choices():
     assert check_choice("prior", "laplace", ["gaussian", "laplace"]) == "laplace"
     with pytest.raises(ValueError, match=r"prior must be one of 'gaussian', 'laplace'; got 'x'"):
         check_choice("prior", "x", ["gaussian", "laplace"])
-    with pytest.raises(TypeError, match=r"prior must be one of 'gaussian', 'laplace'; got 3 "
-                                        r"\(int\)"):
+    with pytest.raises(TypeError, match=r"prior must be one of 'gaussian', 'laplace', "
+                                        r"'elasticnet'; got 3 \(int\)"):
         compare(3, b=0.5)
 
 
@@ -274,7 +274,8 @@ def test_dataset_and_user_data_are_exclusive():
     with pytest.raises(ValueError, match=r"give either dataset='default'"):
         compare("laplace", b=0.5, X=X, y=y, noise=0.5, dataset="default")
     with pytest.raises(ValueError, match=r"dataset must be one of 'default', 'd2l', "
-                                         r"'two_feature'; got 'mnist'"):
+                                         r"'two_feature', 'bernoulli', 'categorical', 'poisson', "
+                                         r"'separable'; got 'mnist'"):
         compare("laplace", b=0.5, X=X, y=y, noise=0.5, dataset="mnist")
     assert compare("laplace", b=0.5, dataset="d2l").dataset == "d2l"
     assert compare("laplace", b=0.5).dataset == "default"
