@@ -232,9 +232,9 @@ def table(rows: list[dict]) -> str:
         if not reached:
             ratio += f" (none reaches {ACC:.0e}; most accurate)"
         if s["t_acc"] is not None:
-            svi_ratio = f"{s['t_acc'] / r['t_map']:.0f}x (to {ACC:.0e})"
+            svi_ratio = f"{s['t_acc'] / r['t_map']:.2g}x (to {ACC:.0e})"
         else:
-            svi_ratio = f">{s['t_best'] / r['t_map']:.0f}x (never {ACC:.0e})"
+            svi_ratio = f">{s['t_best'] / r['t_map']:.2g}x (never {ACC:.0e})"
         zeros = "/".join(map(str, r["zeros"])) + f"/{s['zeros']}"
         lines.append(
             f"| {r['prior']} | {r['n']} | {r['d']} | {1e3 * r['t_map']:.1f} | "
