@@ -125,12 +125,31 @@ class GLMCompareResult(FrozenResult):
 
     @property
     def agrees(self) -> bool:
-        """max|dW| <= 1e-6 max(1, ||W||_inf), same zero pattern, same objective to 1e-9."""
+        """max|dW| <= 1e-6 max(1, ||W||_inf), same zero pattern, same objective to 1e-9.
+        (:attr:`not_unique` tells when they differ only because the optimum is a set.)"""
         return (self.coef_rel_diff <= AGREEMENT_RTOL and self.support_agree
                 and self.objective_rel_diff <= OBJECTIVE_RTOL)
 
+    @property
+    def not_unique(self) -> bool:
+        """Not in agreement, yet both points attain the objective to 1e-9 relative, the
+        penalty is not strictly convex (lam2 = 0) and the centred columns on the union of
+        both supports are rank-deficient (duplicated columns, n < support size): the
+        optimum is a set, and each solver returned one of its points."""
+        if self.agrees or self.lam2 > 0 or self.objective_rel_diff > OBJECTIVE_RTOL:
+            return False
+        X = self._raw("X")
+        cols = ((self._raw("map_coef") != 0) | (self._raw("penalized_coef") != 0))
+        cols = cols.reshape(X.shape[1], -1).any(1)
+        if not bool(cols.any()):
+            return False
+        Xc = X[:, cols] - X[:, cols].mean(0)
+        s = torch.linalg.svdvals(Xc)
+        rank = int((s > s[0] * max(Xc.shape) * torch.finfo(Xc.dtype).eps).sum())
+        return rank < int(cols.sum())
+
     def verdict(self) -> str:
-        head = "AGREE" if self.agrees else "DISAGREE"
+        head = "AGREE" if self.agrees else "NOT UNIQUE" if self.not_unique else "DISAGREE"
         return (f"{head} -- max|dW| = {self.max_abs_diff:.1e} (relative {self.coef_rel_diff:.1e},"
                 f" promise {AGREEMENT_RTOL:.0e}), zero patterns "
                 f"{'identical' if self.support_agree else 'DIFFER'}, objectives differ by "
@@ -170,6 +189,7 @@ class GLMCompareResult(FrozenResult):
             "support_agree": self.support_agree,
             "n_zero": self.n_zero,
             "agrees": self.agrees,
+            "not_unique": self.not_unique,
             "verdict": self.verdict(),
             "objective_map": self.objective_map,
             "objective_penalized": self.objective_penalized,

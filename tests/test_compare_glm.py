@@ -174,3 +174,30 @@ def test_bad_responses_are_named():
     with pytest.raises(ValueError, match=r"only the values 0 and 1 .* got y\[2\] = 2.0"):
         compare("laplace", b=0.5, X=X, y=torch.tensor([0.0, 1, 2, 0, 1]),
                 likelihood="bernoulli")
+
+
+def test_duplicated_columns_with_a_laplace_prior_are_not_unique():
+    # a duplicated column and an L1 penalty: any split of the weight between the twins with
+    # the same signs is optimal; the verdict says so instead of DISAGREE
+    X, y = _data("bernoulli", 50, 4, seed=11)
+    X = torch.cat([X, X[:, :1]], 1)
+    res = compare("laplace", b=5.0, X=X, y=y, likelihood="bernoulli")
+    assert res.objective_rel_diff <= 1e-9
+    if not res.agrees:
+        assert res.not_unique and res.verdict().startswith("NOT UNIQUE")
+    # the elastic net's ridge part makes the optimum unique: the twins split evenly
+    en = compare(ElasticNet(1.0, 5.0), X=X, y=y, likelihood="bernoulli")
+    assert en.agrees and not en.not_unique
+    assert float(en.map_coef[0]) == pytest.approx(float(en.map_coef[4]), abs=1e-9)
+
+
+@pytest.mark.parametrize("likelihood, y, match", [
+    ("bernoulli", [1.0] * 6, "must contain both 0 and 1"),
+    ("poisson", [0.0] * 6, "must contain a positive count"),
+    ("categorical", [0, 2, 0, 2, 0, 2], r"classes \[1\] never occur"),
+])
+def test_no_map_without_data_on_both_sides_of_the_flat_intercept(likelihood, y, match):
+    X = torch.randn(6, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    lik = make_likelihood(likelihood, n_classes=3 if likelihood == "categorical" else None)
+    with pytest.raises(ValueError, match=match):
+        map_glm(X, torch.tensor(y, dtype=torch.float64), Laplace(0.5), lik)

@@ -89,6 +89,9 @@ _ARMIJO = 1e-4
 # Working sets larger than this get an inexact step from Hessian-vector products (no matrix).
 _MAX_DIRECT = 2500
 _MAX_INNER = 500
+# A point that passes the stop test only thanks to a rounding floor above this relative
+# residual is reported (warning): float64 did not resolve the optimum to mapreg's promise.
+_RESOLVED = 1e-6
 
 
 @dataclass(frozen=True)
@@ -244,11 +247,37 @@ class _Point:
     scale: torch.Tensor  # s_j without the L1 kappa
     floor: torch.Tensor  # r_j
     full_floor: float
+    curvature: tuple | None = None  # (d2 -log p_obs / d eta^2, prior diagonal): see LinearPredictor
+
+
+@dataclass(frozen=True)
+class LinearPredictor:
+    """The linear predictor eta = X W + c of mapreg's own GLMs, declared to the engine.
+
+    The model records eta as the deterministic site ``site``; W is the latent site
+    ``weight`` ((d,) or (d, K)), c the latent site ``intercept`` (() or (K,)), X the design
+    the model is traced with. The Hessian of -log p is then assembled by the chain rule,
+    exactly: J' D J + P, with J = d eta / d(W, c) (X and ones), D the second derivatives of
+    the observations' -log p in eta and P the prior's (diagonal: i.i.d.) curvature -- D and
+    P by autograd through the same Pyro trace that gives the value and the gradient. One
+    trace per iterate instead of one per Hessian column (or a batched trace), and the cost of
+    the product J' D J is the one a penalized Newton solver pays.
+    """
+
+    site: str
+    X: torch.Tensor
+    weight: str
+    intercept: str
+    n_classes: int | None = None
 
 
 class _Problem:
-    def __init__(self, model, args, kwargs, sites, p, vectorized, elements):
+    def __init__(self, model, args, kwargs, sites, p, vectorized, elements, predictor=None):
         self.model, self.args, self.kwargs = model, args, kwargs
+        self.predictor = predictor
+        self.latent_names = {s.name for s in sites}
+        if predictor is not None:
+            self._layout(predictor, sites)
         self.sites, self.p, self.vectorized = sites, p, vectorized
         self.kappa = torch.zeros(p, dtype=torch.float64)
         self.l1 = torch.zeros(p, dtype=torch.bool)
@@ -317,6 +346,8 @@ class _Problem:
             (gs,) = torch.autograd.grad(t, U, retain_graph=True, allow_unused=True)
             if gs is None:
                 continue
+            if self.predictor is not None and name not in self.latent_names:
+                continue  # the observations' terms are counted exactly below
             if lp.numel() > 1:
                 second = torch.zeros(self.p, dtype=torch.float64)
                 flat = lp.reshape(-1)
@@ -332,9 +363,127 @@ class _Problem:
             else:
                 scale += gs.abs()
                 floor += gs.abs()
+        curvature = None
+        if self.predictor is not None:
+            curvature, obs_scale, obs_floor = self._curvature(tr, terms, U)
+            scale += obs_scale
+            floor += obs_floor
         point = _Point(u.detach().clone(), float(full.detach()), g.detach(), scale,
-                       (_FLOOR_FACTOR * _EPS) * floor, _FLOOR_FACTOR * _EPS * magnitude)
+                       (_FLOOR_FACTOR * _EPS) * floor, _FLOOR_FACTOR * _EPS * magnitude,
+                       curvature)
         return point.full, g, U, point
+
+    # -------------------------------------------- the chain rule for a declared predictor
+    def _layout(self, pred: LinearPredictor, sites) -> None:
+        """perm[r]: the coordinate of u holding row r of the stacked (d + 1, K) parameter
+        [W; c] (K = 1 for a vector W)."""
+        by_name = {s.name: s for s in sites}
+        if set(by_name) != {pred.weight, pred.intercept}:
+            raise ValueError(f"a LinearPredictor model must have exactly the latent sites "
+                             f"{pred.weight!r} and {pred.intercept!r}; got {sorted(by_name)}")
+        K = pred.n_classes or 1
+        w, c = by_name[pred.weight], by_name[pred.intercept]
+        d = pred.X.shape[1]
+        pos_w = torch.arange(w.start, w.stop).reshape(d, K)
+        pos_c = torch.arange(c.start, c.stop).reshape(1, K)
+        self.perm = torch.cat([pos_w, pos_c]).reshape(-1)
+        self.design = torch.cat([pred.X, torch.ones(pred.X.shape[0], 1, dtype=pred.X.dtype)], 1)
+        self.l1_sites = {w.name} if w.kind == "l1" else set()
+
+    def _curvature(self, tr, terms, U):
+        """(D, P): the observations' second derivatives in eta (n,) or (n, K, K), and the
+        diagonal of the prior's smooth curvature in u -- both by autograd."""
+        pred = self.predictor
+        eta = tr.nodes[pred.site]["value"]
+        obs = sum(t for name, (t, lp) in terms.items()
+                  if name not in self.latent_names and name != pred.site and lp.requires_grad)
+        (delta,) = torch.autograd.grad(obs, eta, create_graph=True, retain_graph=True)
+        if pred.n_classes is None:
+            (D,) = torch.autograd.grad(delta.sum(), eta, retain_graph=True)
+        else:
+            cols = [torch.autograd.grad(delta[..., k].sum(), eta, retain_graph=True)[0]
+                    for k in range(pred.n_classes)]
+            D = torch.stack(cols, -1)  # D[i, m, k] = d delta_ik / d eta_im
+        # The observations' terms, exactly: s_j = sum_i |J_ij| |delta_i| (the absolute
+        # values of the terms of condition j), and the rounding they carry: delta_i is off by
+        # |D_i| times the rounding of eta_i, which is eps times the magnitudes that form it,
+        # m_i = sum_j |J_ij| |u_j| (the linear engine's floor, for any link).
+        J = self.design.abs()
+        A = U.detach()[self.perm].reshape(J.shape[1], -1).abs()  # |[W; c]|, (d + 1, K)
+        m = J @ A  # (n, K)
+        dl = delta.detach().reshape(m.shape).abs()
+        if pred.n_classes is None:
+            nu = D.detach().abs().reshape(m.shape) * m
+        else:
+            nu = torch.einsum("ikm,im->ik", D.detach().abs(), m)
+        # and delta_i itself is a difference: with a canonical link (all of mapreg's GLMs)
+        # d -log p / d eta = mean - y, computed as such, so it carries the rounding of
+        # |mean| + |y| = |delta + y| + |y| (at a confident prediction 1 - p cancels).
+        yv = self._responses(tr, m.shape)
+        # A few operations (the softmax's normalisation, one subtraction), each rounding by
+        # eps/2 of its operands: 8 eps of them bounds it (the common factor 32 eps below is
+        # for the long sums).
+        carried = ((delta.detach().reshape(m.shape) + yv).abs() + yv.abs()) * (8.0 / _FLOOR_FACTOR)
+        stacked_scale = (J.T @ dl).reshape(-1)
+        stacked_floor = (J.T @ (dl + carried + nu)).reshape(-1)
+        obs_scale = torch.zeros(self.p, dtype=torch.float64)
+        obs_floor = torch.zeros(self.p, dtype=torch.float64)
+        obs_scale[self.perm] = stacked_scale
+        obs_floor[self.perm] = stacked_floor
+        prior = terms[pred.weight][0]
+        sl = next(slice(s.start, s.stop) for s in self.sites if s.name == pred.weight)
+        prior = prior - (self.kappa[sl] * U[sl].abs()).sum()
+        P = torch.zeros(self.p, dtype=torch.float64)
+        if prior.requires_grad:
+            (gp,) = torch.autograd.grad(prior, U, create_graph=True, retain_graph=True)
+            if gp.requires_grad:  # i.i.d. prior: its Hessian is diagonal, H 1 is the diagonal
+                (P,) = torch.autograd.grad(gp.sum(), U, retain_graph=True)
+        return (D.detach(), P.detach()), obs_scale, obs_floor
+
+    def _responses(self, tr, shape) -> torch.Tensor:
+        """The observed responses, shaped like eta (one-hot for the softmax model)."""
+        pred = self.predictor
+        obs = [site for name, site in tr.nodes.items()
+               if site["type"] == "sample" and site["is_observed"] and name != pred.site
+               and name not in self.latent_names
+               and not site["infer"].get("_deterministic") and not site_is_subsample(site)]
+        y = obs[0]["value"].detach()
+        if pred.n_classes is not None:
+            y = torch.nn.functional.one_hot(y.long(), pred.n_classes)
+        return y.to(torch.float64).reshape(shape)
+
+    def hessian_at(self, point: _Point, cols: torch.Tensor) -> torch.Tensor:
+        """Rows and columns ``cols`` of the Hessian of f at ``point`` (|cols| x |cols|)."""
+        if point.curvature is None:
+            return self.hessian(point.u, cols)[cols]
+        D, P = point.curvature
+        inv = torch.full((self.p,), -1, dtype=torch.long)
+        inv[self.perm] = torch.arange(self.p)
+        rows = inv[cols]  # positions in the stacked [W; c] layout
+        K = self.predictor.n_classes or 1
+        J = self.design
+        if K == 1:
+            Jw = J[:, rows]
+            H = (Jw * D[:, None]).T @ Jw
+        else:
+            j, k = rows // K, rows % K
+            Jw = J[:, j]  # (n, m)
+            # H[(j,k), (l,m)] = sum_i X_ij X_il D_i[k, m]
+            Dkm = D[:, k][:, :, k]  # (n, m, m)
+            H = torch.einsum("ia,iab,ib->ab", Jw, Dkm, Jw)
+        H = 0.5 * (H + H.T)
+        H += torch.diag(P[cols])
+        if K > 1:
+            # softmax: adding one constant to every intercept changes nothing, so H is
+            # singular along 1_c (and the gradient is 0 along it, exactly). Curvature added
+            # along that direction only leaves the step's other components as they are and
+            # makes H invertible (the step has no component along 1_c).
+            c = (rows // K) == J.shape[1] - 1
+            if bool(c.any()):
+                idx = c.nonzero().squeeze(1)
+                level = float(H[idx, idx].abs().max().clamp_min(1e-300))
+                H[idx[:, None], idx[None, :]] += level / idx.numel()
+        return H
 
     def _check_l1_constant(self, tr) -> None:
         """An L1 site's scale b must not depend on the latent sites (a hierarchical prior on
@@ -446,7 +595,13 @@ def map_model(model: Callable, *args: Any, tol: float = 1e-10, max_iter: int = 1
     max_iter = check_positive_int("max_iter", max_iter)
     strict = check_bool("strict", strict)
     vectorized = check_bool("vectorized", vectorized)
-    init = dict(init or {})
+    return _fit(model, args, kwargs, tol, max_iter, strict, dict(init or {}), vectorized)
+
+
+def _fit(model, args, kwargs, tol, max_iter, strict, init, vectorized,
+         predictor: LinearPredictor | None = None) -> ModelMapResult:
+    """:func:`map_model` after validation; ``predictor`` is mapreg's own GLMs' declaration
+    of their linear predictor (:class:`LinearPredictor`)."""
     start = time.perf_counter()
     with pyro_session():
         sites, p, elements = _discover(model, args, kwargs, init)
@@ -454,7 +609,7 @@ def map_model(model: Callable, *args: Any, tol: float = 1e-10, max_iter: int = 1
         if unknown:
             raise ValueError(f"init names sites the model does not have as latent: "
                              f"{sorted(unknown)}; latent sites: {[s.name for s in sites]}")
-        prob = _Problem(model, args, kwargs, sites, p, vectorized, elements)
+        prob = _Problem(model, args, kwargs, sites, p, vectorized, elements, predictor)
         u0 = torch.zeros(p, dtype=torch.float64)
         for s in sites:
             if s.name in init:
@@ -470,6 +625,12 @@ def map_model(model: Callable, *args: Any, tol: float = 1e-10, max_iter: int = 1
     if not math.isfinite(point.full):
         raise RuntimeError(f"Pyro's log joint is not finite at the estimate: {-point.full}")
     worst = float(rel.max())
+    if passes and worst > _RESOLVED:
+        report_nonconvergence(
+            f"MAP engine stopped at the rounding floor of Pyro's float64 log joint: KKT "
+            f"residual {worst:.3e} (floor {float(floor.max()):.1e}) -- the optimum is resolved "
+            f"only to that (saturated observations, or a prior too weak for the data's "
+            f"scale); standardize X or strengthen the prior", strict)
     if not passes:
         report_nonconvergence(
             f"MAP engine did not converge in {it} iterations: KKT residual {worst:.3e} > "
@@ -595,7 +756,7 @@ def _prox_newton(prob: _Problem, u: torch.Tensor, tol: float, max_iter: int):
                 break
             A = g = pen = None
         else:
-            A = _positive_definite(prob.hessian(point.u, W)[W].numpy())
+            A = _positive_definite(prob.hessian_at(point, W).numpy())
             g = point.grad[W].numpy()
             pen = prob.l1[W].numpy()
         if A is None:
@@ -605,10 +766,15 @@ def _prox_newton(prob: _Problem, u: torch.Tensor, tol: float, max_iter: int):
                               np.full(len(W), _FLOOR_FACTOR * _EPS), point.floor[W].numpy() / 16)
             step[W] = torch.from_numpy(new) - point.u[W]
         else:
-            s = newton_step(A, g)
+            # Jacobi-scaled (unit diagonal): a Hessian whose columns differ in scale by 1e16
+            # (units, offsets, saturated observations next to a weak prior) is singular to
+            # float64 unscaled, and a least-squares step would drop the prior's directions
+            diag = np.diag(A).copy()
+            S = np.where(diag > 0, 1.0 / np.sqrt(np.where(diag > 0, diag, 1.0)), 1.0)
+            s = newton_step(A * S[:, None] * S[None, :], g * S)
             if s is None:
                 break
-            step[W] = torch.from_numpy(s)
+            step[W] = torch.from_numpy(s * S)
         if not bool(step.any()):
             break
         h0 = float((prob.kappa * point.u.abs()).sum())
@@ -617,9 +783,11 @@ def _prox_newton(prob: _Problem, u: torch.Tensor, tol: float, max_iter: int):
         t, trial = 1.0, None
         for _ in range(_MAX_HALVINGS):
             cand = point.u + t * step
-            val = prob.full(cand)
+            # the full step is usually accepted: evaluate it completely in one trace
+            full = prob.at(cand) if t == 1.0 else None
+            val = full.full if full is not None else prob.full(cand)
             if val <= point.full + _ARMIJO * t * min(decrease, 0.0) + 2 * point.full_floor:
-                trial = prob.at(cand)
+                trial = full if full is not None else prob.at(cand)
                 break
             t *= 0.5
         if trial is None:

@@ -4,8 +4,10 @@ The model is :func:`mapreg.bayes.models.glm_model`::
 
     W ~ prior (i.i.d., shape (d,) or (d, K)),  c ~ flat,  y_i ~ Lik(eta_i),  eta = X W + c
 
-and the estimate is :func:`mapreg.bayes.engine.map_model` on it -- Pyro's log joint, exact
-second-order information, exact zeros for a Laplace or elastic-net prior.
+and the estimate is :func:`mapreg.bayes.engine.map_model`'s method on it -- Pyro's log
+joint, exact zeros for a Laplace or elastic-net prior -- with the model's linear predictor
+declared (:class:`~mapreg.bayes.engine.LinearPredictor`): the exact Hessian is J' D J + P
+with D and P from Pyro's trace by autograd and J = d eta / d(W, c), one trace per iterate.
 
 Evaluation on centred columns: the log joint depends on X, W and c only through
 eta = X W + c, and X W + c = Xc W + a with Xc = X - mean(X), a = c + mean(X) W, so the
@@ -24,11 +26,11 @@ import torch
 from pyro import poutine
 
 from .._centring import centre
-from .._validation import check_data
-from .engine import map_model
-from .likelihoods import GaussianNoise
+from .._validation import check_bool, check_data, check_positive, check_positive_int
+from .engine import LinearPredictor, _fit
+from .likelihoods import Categorical, GaussianNoise
 from .map import MapResult, _check_prior, map_estimate
-from .models import INTERCEPT_SITE, WEIGHT_SITE, glm_model, pyro_session
+from .models import ETA_SITE, INTERCEPT_SITE, WEIGHT_SITE, glm_model, pyro_session
 from .priors import Prior
 
 
@@ -60,9 +62,15 @@ def map_glm(X, y, prior: Prior, likelihood, *, tol: float = 1e-10, max_iter: int
     _check_prior(prior)
     X, y = check_data(X, y)
     y = likelihood.check_y(y)
+    _check_mode_exists(y, likelihood)
     Xc, _, x_mean, _ = centre(X, torch.zeros(X.shape[0], dtype=X.dtype))
     model = glm_model(prior, likelihood)
-    res = map_model(model, Xc, y, tol=tol, max_iter=max_iter, strict=strict, vectorized=True)
+    K = likelihood.n_classes if isinstance(likelihood, Categorical) else None
+    predictor = LinearPredictor(ETA_SITE, Xc, WEIGHT_SITE, INTERCEPT_SITE, K)
+    tol = check_positive("tol", tol)
+    max_iter = check_positive_int("max_iter", max_iter)
+    strict = check_bool("strict", strict)
+    res = _fit(model, (Xc, y), {}, tol, max_iter, strict, {}, True, predictor)
     W, a = res[WEIGHT_SITE], res[INTERCEPT_SITE]
     c = a - x_mean @ W
     if c.dim():
@@ -73,6 +81,26 @@ def map_glm(X, y, prior: Prior, likelihood, *, tol: float = 1e-10, max_iter: int
     return MapResult(W, intercept, nlj, res.kkt_residual, res.kkt_tol, res.converged,
                      res.iterations, res.pyro_traces + 1, int((W != 0).sum()), res.wall_time,
                      res.method, res.kkt_floor)
+
+
+def _check_mode_exists(y: torch.Tensor, likelihood) -> None:
+    """The flat intercept needs data on both sides: without it log p increases without
+    bound as c goes to -inf or +inf, and there is no MAP (a ValueError says why)."""
+    name = likelihood.name
+    if name == "bernoulli" and torch.unique(y).numel() < 2:
+        raise ValueError(f"y must contain both 0 and 1 for the bernoulli likelihood: with a flat "
+                         f"intercept a single class has no MAP (c -> +-inf); got only "
+                         f"{float(y[0]):g}")
+    if name == "poisson" and not bool((y > 0).any()):
+        raise ValueError("y must contain a positive count for the poisson likelihood: with a "
+                         "flat intercept all-zero counts have no MAP (c -> -inf)")
+    if name == "categorical":
+        seen = set(torch.unique(y).long().tolist())
+        missing = sorted(set(range(likelihood.n_classes)) - seen)
+        if missing:
+            raise ValueError(f"every class 0..{likelihood.n_classes - 1} must occur in y for the "
+                             f"categorical likelihood: the flat intercept of an absent class has "
+                             f"no MAP (c_k -> -inf); classes {missing[:6]} never occur")
 
 
 def neg_log_joint_glm(model, X: torch.Tensor, y: torch.Tensor, coef: torch.Tensor,
