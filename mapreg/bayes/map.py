@@ -34,10 +34,12 @@ Every value and gradient still comes from Pyro's trace of the model; the reporte
 
 Method (proximal Newton with exact second-order information and working sets)
 -----------------------------------------------------------------------------
-1. One trace, batched over parameter values (the model broadcasts over leading
-   dimensions of ``w`` and ``c``), returns Pyro's -log p and the autograd gradient of f
-   at many points at once; the same trace gives Hessian columns H e_j by double
-   backward (the gradient of grad f . e_j), exact for any twice-differentiable f.
+1. One trace gives Pyro's -log p and the autograd gradient of f; from the same trace,
+   by autograd, the observations' curvature c_i = d delta_i / d mean_i and the prior's
+   (diagonal, i.i.d.) curvature P. The model's mean is the linear predictor Xc w + a, so
+   the Hessian is, exactly, J' diag(c) J + diag(P, 0) with J = [Xc, 1]: its columns (and
+   Hessian-vector products, two products with Xc) follow by the chain rule from numbers
+   Pyro computed -- no batched trace per column.
 2. Smooth prior (Gaussian): Newton steps with the full Hessian (or, for large problems,
    conjugate gradients on exact Hessian-vector products).
    Non-smooth prior (Laplace, elastic net): the quadratic model plus h is minimised over a
@@ -102,8 +104,6 @@ from .likelihoods import GaussianNoise
 from .models import INTERCEPT_SITE, OBS_SITE, WEIGHT_SITE, linear_model, pyro_session
 from .priors import Prior
 
-# Upper bound on batch * n elements of one batched trace (memory: 8 bytes each, several copies).
-_MAX_BATCH_ELEMENTS = 2_000_000
 # Smooth priors: try conjugate gradients before building the Hessian when n * p^2 is this big.
 _CG_MIN_WORK = 1e9
 _EPS = torch.finfo(torch.float64).eps
@@ -144,7 +144,7 @@ class MapResult(FrozenResult):
         Seconds spent in the solver.
     method
         ``"newton"`` (smooth prior, Hessian from Pyro), ``"newton-cg"`` (smooth prior on a
-        large problem: conjugate gradients on Pyro Hessian-vector products) or
+        large problem: conjugate gradients on exact Hessian-vector products) or
         ``"prox-newton"`` (non-smooth prior: Laplace, elastic net; working sets).
     """
 
@@ -173,6 +173,8 @@ class _Point:
     floor: torch.Tensor  # r_j
     full_floor: float  # rounding of ``full`` (for the descent test)
     curvature: float  # sum_i |d delta_i / d mean_i|: how a shift of every residual moves grad_a
+    curv: torch.Tensor | None = None  # d delta_i / d mean_i per observation (Pyro, autograd)
+    prior_curv: torch.Tensor | None = None  # the prior's smooth curvature per weight (diagonal)
 
 
 class _LogJoint:
@@ -199,15 +201,13 @@ class _LogJoint:
         """The point u of the user's (w, c)."""
         return torch.cat([w, (c - self.y_mean + self.x_mean @ w).reshape(1)])
 
-    def evaluate(self, U: torch.Tensor, E: torch.Tensor | None = None, with_point: bool = True):
-        """One batched trace at the rows of ``U``.
+    def evaluate(self, U: torch.Tensor):
+        """One trace at the rows of ``U`` (the model broadcasts over them).
 
-        Returns (full, grad, HE, point): Pyro's -log p per row, the gradient of f per row,
-        the Hessian-vector products H(U_k) E_k per row (``None`` without ``E``), and the
-        :class:`_Point` of row 0 with its scales and rounding floor (``None`` if not
-        ``with_point``: a Hessian-vector product needs none).
+        Returns (full, point): Pyro's -log p per row, and the :class:`_Point` of row 0 --
+        gradient, scales, rounding floor and the curvatures the Hessian is assembled from
+        (:class:`_Hessian`).
         """
-        need_h = E is not None and bool(E.any())
         U = U.detach().clone().requires_grad_(True)
         data = {WEIGHT_SITE: U[:, : self.d], INTERCEPT_SITE: U[:, self.d]}
         tr = poutine.trace(poutine.condition(self.model, data=data)).get_trace(self.X, self.y)
@@ -232,17 +232,15 @@ class _LogJoint:
                 remainder = -lp_rows.sum(-1) - self.l1_weight * w.abs().sum(-1)
             else:
                 smooth = smooth - lp_rows.sum(-1)
-        (G,) = torch.autograd.grad(smooth.sum(), U, create_graph=need_h, retain_graph=True)
+        (G,) = torch.autograd.grad(smooth.sum(), U, retain_graph=True)
         remainder_grad = None
         if remainder is not None:
             # a separate backward, so that a remainder whose gradient is exactly 0 (Laplace:
             # Pyro's |w|/b minus kappa_1 |w|) leaves G bit for bit as it was
-            (remainder_grad,) = torch.autograd.grad(remainder.sum(), U, create_graph=need_h,
+            (remainder_grad,) = torch.autograd.grad(remainder.sum(), U,
+                                                    create_graph=True,
                                                     retain_graph=True)
             G = G + remainder_grad
-        if not with_point:
-            (HE,) = torch.autograd.grad((G * E).sum(), U)
-            return (smooth + rough).detach(), G.detach(), HE.detach(), None
         obs = tr.nodes[OBS_SITE]
         loc = obs["fn"].loc  # the mean the observations are drawn around, in the graph
         (delta,) = torch.autograd.grad(-obs["log_prob"].sum(), loc, create_graph=True,
@@ -251,16 +249,24 @@ class _LogJoint:
         prior_grad = None
         if self.smooth_prior:
             lp_w = tr.nodes[WEIGHT_SITE]["log_prob"].reshape(B, -1)[0].sum()
-            (prior_grad,) = torch.autograd.grad(-lp_w, U, retain_graph=need_h)
+            (prior_grad,) = torch.autograd.grad(-lp_w, U, create_graph=True, retain_graph=True)
         elif remainder_grad is not None:
-            prior_grad = remainder_grad.detach()
-        HE = None
-        if need_h:
-            (HE,) = torch.autograd.grad((G * E).sum(), U)
+            prior_grad = remainder_grad
+        # the prior's curvature: i.i.d., so its Hessian is diagonal and H 1 is the diagonal
+        prior_curv = torch.zeros(self.d, dtype=U.dtype)
+        if prior_grad is not None and prior_grad.requires_grad:
+            (pc,) = torch.autograd.grad(prior_grad[0, : self.d].sum(), U, retain_graph=True,
+                                        allow_unused=True)
+            if pc is not None:
+                prior_curv = pc[0, : self.d].detach()
+        if prior_grad is not None:
+            prior_grad = prior_grad.detach()
         point = self._point(U[0].detach(), float((smooth[0] + rough[0]).detach()), G[0].detach(),
                             delta[0].detach(), None if curv is None else curv[0],
                             None if prior_grad is None else prior_grad[0, : self.d], magnitude)
-        return (smooth + rough).detach(), G.detach(), None if HE is None else HE.detach(), point
+        c0 = torch.zeros(self.n, dtype=U.dtype) if curv is None else curv[0].detach()
+        point = replace(point, curv=c0, prior_curv=prior_curv)
+        return (smooth + rough).detach(), point
 
     def _point(self, u, full, grad, delta, curv, prior_grad, magnitude) -> _Point:
         d = self.d
@@ -280,53 +286,54 @@ class _LogJoint:
                       float(curv.detach().abs().sum()))
 
     def at(self, u: torch.Tensor) -> _Point:
-        return self.evaluate(u[None])[3]
+        return self.evaluate(u[None])[1]
 
-    def hvp(self, u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-        """H(u) v, exactly (double backward through one trace)."""
-        return self.evaluate(u[None], v[None], with_point=False)[2][0]
 
 
 class _Hessian:
-    """Columns of the Hessian of f, computed by double backward in the traces that
-    evaluate the iterates (for a Gaussian likelihood f is quadratic and H is constant;
-    otherwise :meth:`invalidate` makes the next request recompute them at the new point)."""
+    """Columns of the Hessian of f, by the chain rule through the model's linear predictor
+    mean = Xc w + a: H = J' diag(c) J + diag(P, 0), J = [Xc, 1], with c_i = d delta_i / d mean_i
+    (the observations' curvature) and P the prior's curvature, both from Pyro's trace by
+    autograd at the evaluated point (:meth:`_LogJoint.evaluate`). For a Gaussian likelihood f
+    is quadratic and H is constant; otherwise :meth:`invalidate` makes the next request
+    recompute the columns at the new point."""
 
     def __init__(self, lj: _LogJoint):
         self.lj = lj
         p = lj.p
         self.H = torch.zeros(p, p, dtype=lj.X.dtype)
         self.known = torch.zeros(p, dtype=torch.bool)
-        self.chunk = max(1, _MAX_BATCH_ELEMENTS // max(1, lj.n) - 1)
+        self.J = torch.cat([lj.X, torch.ones(lj.n, 1, dtype=lj.X.dtype)], 1)
 
     def invalidate(self) -> None:
         self.known[:] = False
 
     def evaluate(self, u: torch.Tensor, cols: torch.Tensor) -> _Point:
-        """Evaluate at ``u``; the same trace computes (up to a chunk of) the columns in
-        ``cols`` not known yet."""
-        need = cols[~self.known[cols]][: self.chunk]
-        p = self.lj.p
-        U = u.expand(need.numel() + 1, p)
-        E = torch.zeros(need.numel() + 1, p, dtype=u.dtype)
-        E[torch.arange(1, need.numel() + 1), need] = 1.0
-        _, _, HE, point = self.lj.evaluate(U, E)
-        if need.numel():
-            self.H[:, need] = HE[1:].T
-            self.known[need] = True
+        """Evaluate at ``u`` (one trace) and fill the columns in ``cols`` not known yet."""
+        point = self.lj.at(u)
+        self.ensure(point, cols)
         return point
 
-    def ensure(self, u: torch.Tensor, cols: torch.Tensor) -> None:
-        """Compute the columns in ``cols`` not known yet, at ``u``, in chunks of one trace."""
+    def ensure(self, point: _Point, cols: torch.Tensor) -> None:
+        """Fill the columns in ``cols`` not known yet, from ``point``'s curvature."""
         need = cols[~self.known[cols]]
-        p = self.lj.p
-        for start in range(0, need.numel(), self.chunk):
-            part = need[start : start + self.chunk]
-            E = torch.zeros(part.numel(), p, dtype=u.dtype)
-            E[torch.arange(part.numel()), part] = 1.0
-            HE = self.lj.evaluate(u.expand(part.numel(), p), E)[2]
-            self.H[:, part] = HE.T
-            self.known[part] = True
+        if not need.numel():
+            return
+        Jc = self.J[:, need]
+        self.H[:, need] = self.J.T @ (point.curv[:, None] * Jc)
+        d = self.lj.d
+        w = need[need < d]
+        if w.numel():
+            pos = (need < d).nonzero().squeeze(1)
+            self.H[w, need[pos]] += point.prior_curv[w]
+        self.known[need] = True
+
+    def hvp(self, point: _Point, v: torch.Tensor) -> torch.Tensor:
+        """H v at ``point``: two products with Xc (no matrix)."""
+        d = self.lj.d
+        out = self.J.T @ (point.curv * (self.J @ v))
+        out[:d] += point.prior_curv * v[:d]
+        return out
 
 
 def _kkt(point: _Point, prior: Prior, d: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -537,7 +544,7 @@ def _run(lj: _LogJoint, prior: Prior, tol: float, max_iter: int):
     viol = _violations(point, prior, d, tol)
     if use_cg and bool((viol > 0).any()):
         # Building the full Hessian costs about p / 12 single traces; try CG first.
-        point, cg_it = _conjugate_gradient(lj, point, tol, max(10, p // 12))
+        point, cg_it = _conjugate_gradient(lj, hess, point, tol, max(10, p // 12))
         u = point.u
         it += cg_it
         method = "newton-cg"
@@ -560,7 +567,7 @@ def _run(lj: _LogJoint, prior: Prior, tol: float, max_iter: int):
         if not prior.smooth:
             working = _grow_working_set(working, point.u, viol, d)
         W = working.nonzero().squeeze(1)
-        hess.ensure(point.u, W)
+        hess.ensure(point, W)
         A = hess.H[W][:, W].numpy()
         g = point.grad
         new = u.clone()
@@ -615,7 +622,7 @@ def _run(lj: _LogJoint, prior: Prior, tol: float, max_iter: int):
     return point, it, ws, method
 
 
-def _conjugate_gradient(lj: _LogJoint, point: _Point, tol: float, max_cg: int):
+def _conjugate_gradient(lj: _LogJoint, hess: _Hessian, point: _Point, tol: float, max_cg: int):
     """Newton step by conjugate gradients: solve H x = -g with exact Pyro Hessian-vector
     products (double backward), at most ``max_cg`` of them; the gradient at the returned
     point is Pyro's, not the recursion's."""
@@ -628,7 +635,7 @@ def _conjugate_gradient(lj: _LogJoint, point: _Point, tol: float, max_cg: int):
     k = 0
     while k < max_cg:
         k += 1
-        Hp = lj.hvp(u, direction)
+        Hp = hess.hvp(point, direction)
         curvature = float(direction @ Hp)
         if not curvature > 0:
             break
