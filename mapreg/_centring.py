@@ -29,13 +29,16 @@ def _centre_columns(A: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     n = A.shape[0]
     m = A.mean(0)
     Ac = A - m
-    # max_i |Ac_ij| and max_i |A_ij| from column maxima and minima (no |.| copies of A)
+    # max_i |Ac_ij| and max_i |A_ij| from column maxima and minima (no |.| copies of A;
+    # torch.aminmax along dim 0 measured 4x slower than amax + amin here)
     spread = torch.maximum(Ac.amax(0), -Ac.amin(0))
     size = torch.maximum(A.amax(0), -A.amin(0))
     constant = spread <= (n + 1) * EPS * size
-    Ac[:, constant] = 0.0
+    if bool(constant.any()):
+        Ac[:, constant] = 0.0
     m2 = Ac.mean(0)
-    return Ac - m2, m + m2
+    Ac -= m2
+    return Ac, m + m2
 
 
 def centre(X: torch.Tensor, y: torch.Tensor):

@@ -305,3 +305,20 @@ def test_floor_bound_optimum_is_reported_not_claimed():
     with pytest.warns(ConvergenceWarning, match="rounding floor|did not converge"):
         res = map_glm(X, y, Gaussian(1000.0), Bernoulli())
     assert res.kkt_residual > 1e-6
+
+
+def test_non_convex_model_reaches_the_closed_form_mode():
+    # y ~ N(a b, 1), a, b ~ N(0, 1): the log joint is not concave (a saddle at 0). From a
+    # start off the saddle the engine (indefinite Hessian blocks shifted to positive definite,
+    # line search on Pyro's value) must reach the mode a = b = sqrt(y - 1).
+    def model(y):
+        a = pyro.sample("a", dist.Normal(torch.tensor(0.0, dtype=torch.float64), 1.0))
+        b = pyro.sample("b", dist.Normal(torch.tensor(0.0, dtype=torch.float64), 1.0))
+        pyro.sample("y", dist.Normal(a * b, 1.0), obs=y)
+
+    y = torch.tensor(3.0, dtype=torch.float64)
+    res = map_model(model, y, init={"a": -0.2, "b": 0.1})
+    assert res.converged
+    t = float(np.sqrt(2.0))
+    assert abs(float(res["a"])) == pytest.approx(t, rel=1e-10)
+    assert float(res["a"]) == pytest.approx(float(res["b"]), rel=1e-10)

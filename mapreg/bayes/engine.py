@@ -452,16 +452,17 @@ class _Problem:
         return out + P * v
 
     def preconditioned_step(self, point: _Point, tol: float) -> torch.Tensor | None:
-        """The Newton step of a smooth, declared-predictor model (vector W) by conjugate
-        gradients on exact Hessian-vector products, preconditioned by the Cholesky factor of
-        the Hessian at an earlier iterate (formed once: the cost of one matrix product with
-        X, the rest are matrix-vector products). Falls back (None) to the direct step -- and
-        refreshes the factor -- when the preconditioned iteration does not converge fast.
+        """The Newton step of a smooth model by conjugate gradients on exact Hessian-vector
+        products (two products with X for a declared predictor with a vector W; one double
+        backward through a retained trace otherwise), preconditioned by the Cholesky factor
+        of the Hessian at an earlier iterate (formed once). Falls back (None) to the direct
+        step -- and refreshes the factor -- when the preconditioned iteration does not
+        converge fast.
         Exact to the accuracy the stop test asks for: the residual of H s = -g is driven
         below a tenth of every coordinate's tolerance, or 1e-3 of g, whichever comes first
         (an inexact Newton step; the next gradient is Pyro's)."""
-        if (self.predictor is None or self.predictor.n_classes is not None
-                or bool(self.l1.any()) or point.curvature is None):
+        if bool(self.l1.any()) or (self.predictor is not None and (
+                self.predictor.n_classes is not None or point.curvature is None)):
             return None
         if self._factor is None:
             A = self.hessian_at(point, torch.arange(self.p))
@@ -475,6 +476,15 @@ class _Problem:
             self._factor = (L, S)
             return -S * torch.cholesky_solve((S * point.grad)[:, None], L)[:, 0]
         L, S = self._factor
+        if self.predictor is not None:
+            def hvp(v):
+                return self._hvp(point, v)
+        else:  # any smooth model: double backward through one retained trace
+            _, g_graph, U, _ = self.evaluate(point.u, with_point=False)
+
+            def hvp(v):
+                (h,) = torch.autograd.grad(g_graph @ v, U, retain_graph=True, allow_unused=True)
+                return torch.zeros_like(v) if h is None else h.detach()
 
         def precondition(r):
             return S * torch.cholesky_solve((S * r)[:, None], L)[:, 0]
@@ -488,7 +498,7 @@ class _Problem:
         rz = float(r @ z)
         g_norm = float(g.norm())
         for _ in range(_MAX_PCG):
-            Hd = self._hvp(point, d)
+            Hd = hvp(d)
             curv = float(d @ Hd)
             if not curv > 0:
                 break
@@ -821,7 +831,8 @@ def _prox_newton(prob: _Problem, u: torch.Tensor, tol: float, max_iter: int):
         working = _working_set(prob, point, viol, working)
         W = working.nonzero().squeeze(1)
         step = torch.zeros(prob.p, dtype=torch.float64)
-        pcg = prob.preconditioned_step(point, tol) if W.numel() == prob.p else None
+        direct = W.numel() == prob.p <= _MAX_DIRECT
+        pcg = prob.preconditioned_step(point, tol) if direct else None
         if pcg is not None:
             step = pcg
             A = g = pen = None

@@ -303,7 +303,6 @@ class _Hessian:
         p = lj.p
         self.H = torch.zeros(p, p, dtype=lj.X.dtype)
         self.known = torch.zeros(p, dtype=torch.bool)
-        self.J = torch.cat([lj.X, torch.ones(lj.n, 1, dtype=lj.X.dtype)], 1)
 
     def invalidate(self) -> None:
         self.known[:] = False
@@ -319,9 +318,14 @@ class _Hessian:
         need = cols[~self.known[cols]]
         if not need.numel():
             return
-        Jc = self.J[:, need]
-        self.H[:, need] = self.J.T @ (point.curv[:, None] * Jc)
-        d = self.lj.d
+        X, d = self.lj.X, self.lj.d
+        # column j of J = [Xc, 1] (no copy of X: the ones column is handled apart)
+        Jc = torch.where(need < d, 0, 1).to(X.dtype).expand(X.shape[0], -1).clone()
+        w_cols = (need < d).nonzero().squeeze(1)
+        Jc[:, w_cols] = X[:, need[w_cols]]
+        cJ = point.curv[:, None] * Jc
+        self.H[:d, need] = X.T @ cJ
+        self.H[d, need] = cJ.sum(0)
         w = need[need < d]
         if w.numel():
             pos = (need < d).nonzero().squeeze(1)
@@ -330,9 +334,11 @@ class _Hessian:
 
     def hvp(self, point: _Point, v: torch.Tensor) -> torch.Tensor:
         """H v at ``point``: two products with Xc (no matrix)."""
-        d = self.lj.d
-        out = self.J.T @ (point.curv * (self.J @ v))
-        out[:d] += point.prior_curv * v[:d]
+        X, d = self.lj.X, self.lj.d
+        t = point.curv * (X @ v[:d] + v[d])
+        out = torch.empty_like(v)
+        out[:d] = X.T @ t + point.prior_curv * v[:d]
+        out[d] = t.sum()
         return out
 
 
