@@ -28,10 +28,13 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/bench_map.py
+	$(PY) benchmarks/bench_glm.py --threads 1
 
-# 1,500 hostile random problems, new ones every day (seeded by the date); exit 1 on any failure
+# 1,500 hostile random problems, new ones every day (seeded by the date), and the 378 hostile
+# GLM problems (exit 1 on any DISAGREE); exit 1 on any failure
 sweep: $(STAMP)
 	MPLBACKEND=Agg $(PY) benchmarks/sweep.py
+	MPLBACKEND=Agg $(PY) benchmarks/hostile_glm.py
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache
