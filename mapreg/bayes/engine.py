@@ -77,6 +77,7 @@ from pyro.poutine.util import site_is_subsample
 from .._results import FrozenResult
 from .._validation import check_bool, check_positive, check_positive_int
 from ..errors import report_nonconvergence
+from ._cg import conjugate_gradient
 from ._l1qp import newton_step, solve_l1_qp
 from .models import pyro_session
 
@@ -489,28 +490,14 @@ class _Problem:
         def precondition(r):
             return S * torch.cholesky_solve((S * r)[:, None], L)[:, 0]
 
-        g = point.grad
         target = 0.1 * (tol * (point.scale + self.kappa) + point.floor)
-        x = torch.zeros_like(g)
-        r = -g.clone()
-        z = precondition(r)
-        d = z.clone()
-        rz = float(r @ z)
-        g_norm = float(g.norm())
-        for _ in range(_MAX_PCG):
-            Hd = hvp(d)
-            curv = float(d @ Hd)
-            if not curv > 0:
-                break
-            alpha = rz / curv
-            x += alpha * d
-            r -= alpha * Hd
-            if bool((r.abs() <= target).all()) or float(r.norm()) <= 1e-3 * g_norm:
-                return x
-            z = precondition(r)
-            rz_new = float(r @ z)
-            d = z + (rz_new / rz) * d
-            rz = rz_new
+        g_norm = float(point.grad.norm())
+        x, ok, _ = conjugate_gradient(
+            hvp, -point.grad, _MAX_PCG,
+            lambda r: bool((r.abs() <= target).all()) or float(r.norm()) <= 1e-3 * g_norm,
+            precondition)
+        if ok:
+            return x
         self._factor = None  # the factor is stale: rebuild it here
         return self.preconditioned_step(point, tol)
 
@@ -763,23 +750,12 @@ def _inexact_step(prob: _Problem, point: _Point, W: torch.Tensor) -> torch.Tenso
     g = point.grad[W]
     pen = prob.l1[W]
     if not bool(pen.any()):
-        x, r = torch.zeros(m, dtype=torch.float64), -g.clone()
-        d, rs = r.clone(), float(r @ r)
-        target = min(0.5, math.sqrt(math.sqrt(rs))) * math.sqrt(rs)
-        for _ in range(min(m, _MAX_INNER)):
-            Hd = hvp(d)
-            curv = float(d @ Hd)
-            if not curv > 0:
-                if not bool(x.any()):
-                    x = -g  # negative curvature at once: steepest descent, the line search scales
-                break
-            alpha = rs / curv
-            x += alpha * d
-            r -= alpha * Hd
-            rs_new = float(r @ r)
-            if math.sqrt(rs_new) <= target:
-                break
-            d, rs = r + (rs_new / rs) * d, rs_new
+        g_norm = float(g.norm())
+        target = min(0.5, math.sqrt(g_norm)) * g_norm
+        x, _, k = conjugate_gradient(hvp, -g, min(m, _MAX_INNER),
+                                     lambda r: float(r.norm()) <= target)
+        if k == 1 and not bool(x.any()):
+            x = -g  # negative curvature at once: steepest descent, the line search scales
         return x
     # FISTA on q(u) + h(u) restricted to W, in the absolute coordinates u = u0 + s
     v = torch.randn(m, generator=prob.gen, dtype=torch.float64)

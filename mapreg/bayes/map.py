@@ -99,6 +99,7 @@ from .._centring import centre
 from .._results import FrozenResult
 from .._validation import check_bool, check_data, check_positive, check_positive_int, check_vector
 from ..errors import report_nonconvergence
+from ._cg import conjugate_gradient
 from ._l1qp import newton_step, solve_l1_qp
 from .likelihoods import GaussianNoise
 from .models import INTERCEPT_SITE, OBS_SITE, WEIGHT_SITE, linear_model, pyro_session
@@ -629,31 +630,13 @@ def _run(lj: _LogJoint, prior: Prior, tol: float, max_iter: int):
 
 
 def _conjugate_gradient(lj: _LogJoint, hess: _Hessian, point: _Point, tol: float, max_cg: int):
-    """Newton step by conjugate gradients: solve H x = -g with exact Pyro Hessian-vector
-    products (double backward), at most ``max_cg`` of them; the gradient at the returned
-    point is Pyro's, not the recursion's."""
-    u, g = point.u, point.grad
-    x = torch.zeros_like(u)
-    r = -g.clone()
-    direction = r.clone()
-    rs = float(r @ r)
+    """Newton step by conjugate gradients: solve H x = -g with exact Hessian-vector products
+    (the chain rule through the linear predictor, :meth:`_Hessian.hvp`), at most ``max_cg``
+    of them; the gradient at the returned point is Pyro's, not the recursion's."""
     target = 0.1 * (tol * point.scale + point.floor)
-    k = 0
-    while k < max_cg:
-        k += 1
-        Hp = hess.hvp(point, direction)
-        curvature = float(direction @ Hp)
-        if not curvature > 0:
-            break
-        alpha = rs / curvature
-        x += alpha * direction
-        r -= alpha * Hp
-        if bool((r.abs() <= target).all()):
-            break
-        rs_new = float(r @ r)
-        direction = r + (rs_new / rs) * direction
-        rs = rs_new
-    new = lj.at(u + x)
+    x, _, k = conjugate_gradient(lambda v: hess.hvp(point, v), -point.grad, max_cg,
+                                 lambda r: bool((r.abs() <= target).all()))
+    new = lj.at(point.u + x)
     return (new if new.full <= point.full + point.full_floor + new.full_floor else point), k
 
 
