@@ -188,6 +188,8 @@ class _LogJoint:
         self.p = self.d + 1
         self.smooth_prior = prior.smooth
         self.l1_weight = prior.l1_weight  # weight of h(w) = kappa_1 ||w||_1 (0: smooth prior)
+        self.l2_weight = prior.l2_weight  # 0: the weight prior has no smooth part (Laplace)
+        self.curvatures = None  # (observations', prior's) second derivatives, from Pyro
         self.X, self.y, self.x_mean, self.y_mean = centre(X, y)
         self.abs_X = self.X.abs()
         self.abs_y = self.y.abs()
@@ -234,39 +236,47 @@ class _LogJoint:
             else:
                 smooth = smooth - lp_rows.sum(-1)
         (G,) = torch.autograd.grad(smooth.sum(), U, retain_graph=True)
+        # The Gaussian likelihood's -log p is quadratic in the mean, and the priors' smooth
+        # parts (Gaussian, the elastic net's) are quadratic in w: their second derivatives are
+        # constants, taken from Pyro's trace at the first point and kept (second == True).
+        second = self.curvatures is None
         remainder_grad = None
-        if remainder is not None:
+        if remainder is not None and (self.l2_weight > 0 or second):
             # a separate backward, so that a remainder whose gradient is exactly 0 (Laplace:
             # Pyro's |w|/b minus kappa_1 |w|) leaves G bit for bit as it was
-            (remainder_grad,) = torch.autograd.grad(remainder.sum(), U,
-                                                    create_graph=True,
+            (remainder_grad,) = torch.autograd.grad(remainder.sum(), U, create_graph=second,
                                                     retain_graph=True)
             G = G + remainder_grad
         obs = tr.nodes[OBS_SITE]
         loc = obs["fn"].loc  # the mean the observations are drawn around, in the graph
-        (delta,) = torch.autograd.grad(-obs["log_prob"].sum(), loc, create_graph=True,
+        (delta,) = torch.autograd.grad(-obs["log_prob"].sum(), loc, create_graph=second,
                                        retain_graph=True)
-        (curv,) = torch.autograd.grad(delta[0].sum(), loc, retain_graph=True, allow_unused=True)
         prior_grad = None
         if self.smooth_prior:
             lp_w = tr.nodes[WEIGHT_SITE]["log_prob"].reshape(B, -1)[0].sum()
-            (prior_grad,) = torch.autograd.grad(-lp_w, U, create_graph=True, retain_graph=True)
+            (prior_grad,) = torch.autograd.grad(-lp_w, U, create_graph=second,
+                                                retain_graph=second)
         elif remainder_grad is not None:
             prior_grad = remainder_grad
-        # the prior's curvature: i.i.d., so its Hessian is diagonal and H 1 is the diagonal
-        prior_curv = torch.zeros(self.d, dtype=U.dtype)
-        if prior_grad is not None and prior_grad.requires_grad:
-            (pc,) = torch.autograd.grad(prior_grad[0, : self.d].sum(), U, retain_graph=True,
-                                        allow_unused=True)
-            if pc is not None:
-                prior_curv = pc[0, : self.d].detach()
+        if second:
+            (curv,) = torch.autograd.grad(delta[0].sum(), loc, retain_graph=True,
+                                          allow_unused=True)
+            curv = torch.zeros(self.n, dtype=U.dtype) if curv is None else curv[0].detach()
+            # the prior's curvature: i.i.d., so its Hessian is diagonal and H 1 is the diagonal
+            prior_curv = torch.zeros(self.d, dtype=U.dtype)
+            if prior_grad is not None and prior_grad.requires_grad:
+                (pc,) = torch.autograd.grad(prior_grad[0, : self.d].sum(), U,
+                                            retain_graph=True, allow_unused=True)
+                if pc is not None:
+                    prior_curv = pc[0, : self.d].detach()
+            self.curvatures = (curv, prior_curv)
+        curv, prior_curv = self.curvatures
         if prior_grad is not None:
             prior_grad = prior_grad.detach()
         point = self._point(U[0].detach(), float((smooth[0] + rough[0]).detach()), G[0].detach(),
-                            delta[0].detach(), None if curv is None else curv[0],
+                            delta[0].detach(), curv,
                             None if prior_grad is None else prior_grad[0, : self.d], magnitude)
-        c0 = torch.zeros(self.n, dtype=U.dtype) if curv is None else curv[0].detach()
-        point = replace(point, curv=c0, prior_curv=prior_curv)
+        point = replace(point, curv=curv, prior_curv=prior_curv)
         return (smooth + rough).detach(), point
 
     def _point(self, u, full, grad, delta, curv, prior_grad, magnitude) -> _Point:

@@ -55,13 +55,15 @@ def linear_model(prior: Prior, likelihood: GaussianNoise) -> Callable[..., torch
     is meant to be conditioned on ``w`` and ``c`` (as the MAP engine does).
     """
 
+    priors: dict[int, dist.TorchDistribution] = {}  # the prior of each d, built once
+    flat = dist.ImproperUniform(constraints.real, batch_shape=(), event_shape=())
+
     def model(X: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         n, d = X.shape
-        w = pyro.sample(WEIGHT_SITE, prior.distribution(d))
-        c = pyro.sample(
-            INTERCEPT_SITE,
-            dist.ImproperUniform(constraints.real, batch_shape=(), event_shape=()),
-        )
+        if d not in priors:
+            priors[d] = prior.distribution(d)
+        w = pyro.sample(WEIGHT_SITE, priors[d])
+        c = pyro.sample(INTERCEPT_SITE, flat)
         # Written to broadcast over leading batch dimensions of w (..., d) and c (...),
         # so that one trace can evaluate the log joint at many parameter values.
         mean = w @ X.T + c.unsqueeze(-1)
