@@ -282,13 +282,17 @@ class _LogJoint:
     def _point(self, u, full, grad, delta, curv, prior_grad, magnitude) -> _Point:
         d = self.d
         abs_delta = delta.abs()
-        scale = torch.cat([self.abs_X.T @ abs_delta, abs_delta.sum().reshape(1)])
         # the magnitudes entering each residual y_i - x_i . w - a (centred data), times the
         # curvature of the observation's -log p: the absolute rounding of delta_i
         if curv is None:  # delta does not depend on the mean: no rounding is propagated
             curv = torch.zeros_like(delta)
-        nu = curv.detach().abs() * (self.abs_y + self.abs_X @ u[:d].abs() + abs(float(u[d])))
-        floor = torch.cat([self.abs_X.T @ nu, nu.sum().reshape(1)])
+        nz = (u[:d] != 0).nonzero().squeeze(1)  # sparse w (Laplace): only its columns
+        fit = (self.abs_X[:, nz] @ u[nz].abs() if nz.numel() < d // 2
+               else self.abs_X @ u[:d].abs())
+        nu = curv.detach().abs() * (self.abs_y + fit + abs(float(u[d])))
+        both = self.abs_X.T @ torch.stack([abs_delta, nu], 1)  # one pass over X for the two
+        scale = torch.cat([both[:, 0], abs_delta.sum().reshape(1)])
+        floor = torch.cat([both[:, 1], nu.sum().reshape(1)])
         if prior_grad is not None:
             scale[:d] += prior_grad.abs()
             floor[:d] += prior_grad.abs()
