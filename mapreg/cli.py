@@ -50,13 +50,14 @@ def _version() -> str:
 
 #: The priors the CLI offers (mapreg.bayes.priors.PRIORS, listed here to keep --help fast).
 PRIOR_CHOICES = ("gaussian", "laplace", "elasticnet")
+BALL_CHOICES = ("gaussian", "laplace")  # the priors with one constraint ball (lagrange, path)
 
 
 def _prior_args(parser: argparse.ArgumentParser, mark: bool = False,
-                required: bool = True) -> None:
+                required: bool = True, choices: tuple[str, ...] = PRIOR_CHOICES) -> None:
     """--prior, --sigma, --b, --noise: shared by the subcommands."""
     what = "mark this" if mark else ""
-    parser.add_argument("--prior", required=required, choices=list(PRIOR_CHOICES))
+    parser.add_argument("--prior", required=required, choices=list(choices))
     parser.add_argument("--sigma", type=float,
                         help=f"{what} Gaussian (or elastic-net) prior scale sigma".strip())
     parser.add_argument("--b", type=float,
@@ -112,7 +113,7 @@ def _parser() -> argparse.ArgumentParser:
         "computed radius, the tangency point = penalized optimum = MAP) on the built-in "
         "two-feature data. The file format follows the extension of --out.",
     )
-    _prior_args(lag, required=False)
+    _prior_args(lag, required=False, choices=BALL_CHOICES)
     lag.add_argument("--view", default="lagrange", choices=["lagrange", "posterior", "l1-vs-l2"],
                      help="l1-vs-l2 draws both priors (needs no --prior; uses --sigma and --b, "
                      "default 0.5 / 0.05)")
@@ -124,7 +125,7 @@ def _parser() -> argparse.ArgumentParser:
         description="Coefficients vs lambda from the exact solver and the Pyro MAP, with the "
         "prior scale on a second axis. The file format follows the extension of --out.",
     )
-    _prior_args(path, mark=True)
+    _prior_args(path, mark=True, choices=BALL_CHOICES)
     path.add_argument("--dataset", default="default", help=f"built-in data: {datasets}")
     path.add_argument("--out", required=True, metavar="FILE", help="png, svg, pdf, ...")
 

@@ -29,6 +29,17 @@ from .penalized.constrained import lam_from_radius, radius_from_lam, solve_const
 from .penalized.linear import lasso_lam_max, ridge, solve_penalized
 
 _NORM = {"gaussian": "l2", "laplace": "l1"}
+#: The priors with one constraint ball: the L2 disk (Gaussian) and the L1 diamond (Laplace).
+BALL_PRIORS = tuple(_NORM)
+
+
+def ball_prior(name: str) -> str:
+    """``name`` if that prior has a constraint ball, else a ValueError that says why."""
+    if name not in _NORM:
+        raise ValueError(f"prior must be one of {', '.join(map(repr, BALL_PRIORS))} here: the "
+                         f"Lagrangian picture and the path draw one norm ball (L2 disk, L1 "
+                         f"diamond), and the {name!r} prior has none; got {name!r}")
+    return name
 
 
 @dataclass(frozen=True, eq=False)
@@ -98,6 +109,7 @@ def lagrangian_picture(
 ) -> LagrangePicture:
     """Compute the Lagrangian picture for a two-feature problem (see the module docstring)."""
     prior_obj = make_prior(prior, sigma=sigma, b=b)
+    ball_prior(prior_obj.name)
     X, y, noise = two_feature_data(X, y, noise, dataset)
     n_path = check_positive_int("n_path", n_path)
     lam = prior_obj.lam(noise)
@@ -139,7 +151,7 @@ def radius_from_prior(X, y, prior, noise: float) -> float:
     """theta (Gaussian prior, sigma) or t (Laplace prior, b) for lam = noise^2 * kappa."""
     if not isinstance(prior, Prior):
         raise ValueError(f"prior must be a mapreg Prior (e.g. Gaussian(0.5)); got {prior!r}")
-    return radius_from_lam(X, y, prior.lam(noise), _NORM[prior.name])
+    return radius_from_lam(X, y, prior.lam(noise), _NORM[ball_prior(prior.name)])
 
 
 def prior_from_radius(X, y, radius: float, prior: str, noise: float):
@@ -148,7 +160,7 @@ def prior_from_radius(X, y, radius: float, prior: str, noise: float):
     Raises ValueError when the constraint is inactive (multiplier 0): no proper prior of
     this family corresponds, the limit is sigma -> inf (b -> inf), a flat prior.
     """
-    prior = check_choice("prior", prior, PRIORS)
+    prior = ball_prior(check_choice("prior", prior, PRIORS))
     lam = lam_from_radius(X, y, radius, _NORM[prior])
     if lam <= 0.0:
         name = "theta" if prior == "gaussian" else "t"

@@ -13,7 +13,7 @@ import torch
 
 from ._validation import check_choice
 from .bayes.priors import Prior, make_prior
-from .lagrange import LagrangePicture, lagrangian_picture
+from .lagrange import LagrangePicture, ball_prior, lagrangian_picture
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -348,6 +348,7 @@ def plot_path(
     else:
         prior_cls = PRIORS[check_choice("prior", prior, PRIORS)]
         marked = None if sigma is None and b is None else make_prior(prior, sigma=sigma, b=b)
+    ball_prior(prior_cls.name)
     X, y, noise, _ = resolve_data(X, y, noise, dataset, default="default")
     if isinstance(n_lams, bool) or not isinstance(n_lams, int) or n_lams < 2:
         raise ValueError(f"n_lams must be an integer >= 2; got {n_lams!r}")

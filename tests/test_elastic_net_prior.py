@@ -295,3 +295,26 @@ def test_sampler_inverse_cdf_matches_an_independent_root_find(a):
                               0.0, 20.0, xtol=1e-300, rtol=1e-15)
         # the reference loses ~a^2 eps relative (a + t rounds, t ~ 1/a): 1e-9 at a = 1e3
         assert ei == pytest.approx(ref, rel=1e-12 if a <= 30 else 1e-9)
+
+
+def test_elastic_net_through_compare_and_the_refusing_pictures():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import mapreg
+
+    res = mapreg.compare(prior="elasticnet", sigma=1.0, b=0.5)
+    assert res.agrees and res.lam2 == pytest.approx(res.noise**2 / 1.0)
+    text = str(res)
+    assert "elasticnet" in text and "AGREE" in text
+    out = res.to_dict()
+    assert out["sigma"] == 1.0 and out["b"] == 0.5
+    assert set(out["conventions"]) == {"sklearn_elasticnet_alpha", "sklearn_elasticnet_l1_ratio"}
+    assert res.plot() is not None
+    msg = r"the 'elasticnet' prior has none; got 'elasticnet'"
+    with pytest.raises(ValueError, match=msg):
+        res.plot_path()
+    with pytest.raises(ValueError, match=msg):
+        mapreg.lagrangian_picture("elasticnet", sigma=1.0, b=0.5)
+    with pytest.raises(ValueError, match="train=True trains with an L2 or an L1 term"):
+        mapreg.compare(prior="elasticnet", sigma=1.0, b=0.5, train=True)
