@@ -201,3 +201,28 @@ def test_no_map_without_data_on_both_sides_of_the_flat_intercept(likelihood, y, 
     lik = make_likelihood(likelihood, n_classes=3 if likelihood == "categorical" else None)
     with pytest.raises(ValueError, match=match):
         map_glm(X, torch.tensor(y, dtype=torch.float64), Laplace(0.5), lik)
+
+
+def test_concurrent_glm_fits_give_the_serial_answers():
+    from conftest import run_concurrently
+
+    jobs = [("laplace", 0.5, "bernoulli"), ("gaussian", 0.7, "categorical"),
+            ("elasticnet", 0.5, "poisson"), ("laplace", 0.2, "bernoulli")]
+
+    def fit(prior, scale, likelihood):
+        return compare(PRIORS[prior](scale), likelihood=likelihood)
+
+    serial = [fit(*job) for job in jobs]
+    results, errors = run_concurrently(fit, jobs, repeats=2)
+    assert not errors
+    for a, b in zip(serial, results):
+        assert torch.equal(a.map_coef, b.map_coef) and a.agrees and b.agrees
+    # a user model, concurrently, and the user's param store untouched
+    X, y = _data("bernoulli", 40, 5, seed=12)
+    pyro.clear_param_store()
+    pyro.param("mine", torch.tensor(1.0))
+    ref = map_model(user_logistic, X, y, 0.4)
+    res, errors = run_concurrently(lambda: map_model(user_logistic, X, y, 0.4), [()] * 4)
+    assert not errors and all(torch.equal(r["w"], ref["w"]) for r in res)
+    assert set(pyro.get_param_store().keys()) == {"mine"}
+    pyro.clear_param_store()
