@@ -18,6 +18,7 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(PY) -m mapreg compare --prior laplace --b 0.5
 	$(PY) -m mapreg compare --prior gaussian --sigma 0.5
+	$(PY) -m mapreg compare --prior laplace --b 0.5 --likelihood bernoulli
 
 test: $(STAMP)
 	MPLBACKEND=Agg $(PY) -m pytest -q
