@@ -38,6 +38,7 @@ from .bayes import (
 
 # ... and the bridges between them.
 from .compare import CompareResult, compare
+from .compare_glm import GLMCompareResult
 from .conventions import CONVENTIONS, all_conventions, convert
 from .datasets import Dataset, d2l_weight_decay, default_dataset, load_dataset
 from .errors import ConvergenceError, ConvergenceWarning
@@ -45,14 +46,19 @@ from .lagrange import LagrangePicture, lagrangian_picture, prior_from_radius, ra
 from .lagrange_plots import plot_l1_vs_l2, plot_lagrangian, plot_path, plot_posterior
 from .penalized import (
     ConstrainedResult,
+    GLMResult,
     PenalizedResult,
     TrainResult,
     canonical_objective,
     constrained_l1,
     constrained_l2,
+    elastic_net,
+    glm_lam_max,
+    glm_objective,
     lam_from_radius,
     lasso,
     lasso_lam_max,
+    penalized_glm,
     radius_from_lam,
     ridge,
     train_penalized,
@@ -61,6 +67,12 @@ from .penalized import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "penalized_glm",
+    "glm_objective",
+    "glm_lam_max",
+    "elastic_net",
+    "GLMResult",
+    "GLMCompareResult",
     "map_glm",
     "make_likelihood",
     "glm_model",
