@@ -280,6 +280,7 @@ class _Problem:
         self.predictor = predictor
         self.latent_names = {s.name for s in sites}
         self._factor = None  # (Cholesky factor, Jacobi scaling) of an earlier Hessian
+        self._prior_curvature = None  # the declared-predictor GLMs' constant prior curvature
         if predictor is not None:
             self._layout(predictor, sites)
         self.sites, self.p, self.vectorized = sites, p, vectorized
@@ -434,15 +435,20 @@ class _Problem:
         obs_floor = torch.zeros(self.p, dtype=torch.float64)
         obs_scale[self.perm] = stacked_scale
         obs_floor[self.perm] = stacked_floor
-        prior = terms[pred.weight][0]
-        sl = next(slice(s.start, s.stop) for s in self.sites if s.name == pred.weight)
-        prior = prior - (self.kappa[sl] * U[sl].abs()).sum()
-        P = torch.zeros(self.p, dtype=torch.float64)
-        if prior.requires_grad:
-            (gp,) = torch.autograd.grad(prior, U, create_graph=True, retain_graph=True)
-            if gp.requires_grad:  # i.i.d. prior: its Hessian is diagonal, H 1 is the diagonal
-                (P,) = torch.autograd.grad(gp.sum(), U, retain_graph=True)
-        return (D.detach(), P.detach()), obs_scale, obs_floor
+        # The prior's curvature: mapreg's priors are i.i.d. (a diagonal Hessian: H 1 is the
+        # diagonal) with a quadratic smooth part (Gaussian, the elastic net's; none for
+        # Laplace), so it is a constant, taken from Pyro's trace once.
+        if self._prior_curvature is None:
+            prior = terms[pred.weight][0]
+            sl = next(slice(s.start, s.stop) for s in self.sites if s.name == pred.weight)
+            prior = prior - (self.kappa[sl] * U[sl].abs()).sum()
+            P = torch.zeros(self.p, dtype=torch.float64)
+            if prior.requires_grad:
+                (gp,) = torch.autograd.grad(prior, U, create_graph=True, retain_graph=True)
+                if gp.requires_grad:
+                    (P,) = torch.autograd.grad(gp.sum(), U, retain_graph=True)
+            self._prior_curvature = P.detach()
+        return (D.detach(), self._prior_curvature), obs_scale, obs_floor
 
     def _hvp(self, point: _Point, v: torch.Tensor) -> torch.Tensor:
         """H v = J' D J v + P v at ``point`` (a vector W: two products with X)."""
