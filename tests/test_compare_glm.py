@@ -215,7 +215,7 @@ def test_concurrent_glm_fits_give_the_serial_answers():
     serial = [fit(*job) for job in jobs]
     results, errors = run_concurrently(fit, jobs, repeats=2)
     assert not errors
-    for a, b in zip(serial, results):
+    for a, b in zip(serial, results, strict=True):
         assert torch.equal(a.map_coef, b.map_coef) and a.agrees and b.agrees
     # a user model, concurrently, and the user's param store untouched
     X, y = _data("bernoulli", 40, 5, seed=12)
@@ -226,3 +226,15 @@ def test_concurrent_glm_fits_give_the_serial_answers():
     assert not errors and all(torch.equal(r["w"], ref["w"]) for r in res)
     assert set(pyro.get_param_store().keys()) == {"mine"}
     pyro.clear_param_store()
+
+
+def test_map_glm_validates_its_likelihood_argument():
+    X, y = _data("bernoulli", 20, 3, seed=13)
+    by_name = map_glm(X, y, Laplace(0.5), "bernoulli")
+    assert torch.equal(by_name.coef, map_glm(X, y, Laplace(0.5), make_likelihood("bernoulli")).coef)
+    with pytest.raises(ValueError, match="likelihood must be one of"):
+        map_glm(X, y, Laplace(0.5), "logistic")
+    with pytest.raises(ValueError, match="n_classes is required for the 'categorical'"):
+        map_glm(X, y, Laplace(0.5), "categorical")
+    with pytest.raises(ValueError, match="prior must be a mapreg Prior"):
+        map_glm(X, y, "laplace", "bernoulli")

@@ -28,7 +28,7 @@ from pyro import poutine
 from .._centring import centre
 from .._validation import check_bool, check_data, check_positive, check_positive_int
 from .engine import LinearPredictor, _fit
-from .likelihoods import Categorical, GaussianNoise
+from .likelihoods import Categorical, GaussianNoise, make_likelihood
 from .map import MapResult, _check_prior, map_estimate
 from .models import ETA_SITE, INTERCEPT_SITE, WEIGHT_SITE, glm_model, pyro_session
 from .priors import Prior
@@ -56,6 +56,7 @@ def map_glm(X, y, prior: Prior, likelihood, *, tol: float = 1e-10, max_iter: int
         ``coef`` of shape (d,) or (d, K), ``intercept`` a float or a (K,) tensor (summing
         to zero), ``working_set_size`` the number of non-zero weights.
     """
+    likelihood = make_likelihood(likelihood)  # an instance, or a name (not "categorical")
     if isinstance(likelihood, GaussianNoise):
         return map_estimate(X, y, prior, likelihood.noise, tol=tol, max_iter=max_iter,
                             strict=strict)
