@@ -110,6 +110,8 @@ _CG_MIN_WORK = 1e9
 _EPS = torch.finfo(torch.float64).eps
 # Rounding floor of a gradient entry, in units of eps times the magnitudes that enter it.
 _FLOOR_FACTOR = 32.0
+# A working set grows by at least this many violators per outer iteration.
+_MIN_GROWTH = 32
 # Step halvings before a non-decreasing step is given up.
 _MAX_HALVINGS = 30
 
@@ -396,11 +398,13 @@ def _relative(num: torch.Tensor, scale: torch.Tensor) -> float:
 
 def _grow_working_set(working, u, viol, d: int) -> torch.Tensor:
     """Working set plus the support of u plus the worst violators outside it (at least
-    10, at most as many as the current working set holds)."""
+    32, at most as many as the current working set holds: measured, 32 saves one or two
+    outer iterations -- each a Pyro trace -- on small problems and costs nothing on large
+    ones)."""
     working = working.clone()
     working[:d] |= u[:d] != 0
     out = torch.where(working, -math.inf, viol)
-    k = min(int((out > 0).sum()), max(10, int(working[:d].sum())))
+    k = min(int((out > 0).sum()), max(_MIN_GROWTH, int(working[:d].sum())))
     if k:
         working[torch.topk(out, k).indices] = True
     return working
