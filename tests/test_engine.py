@@ -322,3 +322,11 @@ def test_non_convex_model_reaches_the_closed_form_mode():
     t = float(np.sqrt(2.0))
     assert abs(float(res["a"])) == pytest.approx(t, rel=1e-10)
     assert float(res["a"]) == pytest.approx(float(res["b"]), rel=1e-10)
+
+
+def test_vectorized_promise_is_checked():
+    # a model written with a plate over the data only does not broadcast over a batch of
+    # parameter values: vectorized=True must be refused, not give wrong Hessian columns
+    X, y = _logistic_data(30, 4, seed=3)
+    with pytest.raises(ValueError, match="does not broadcast over a leading batch"):
+        map_model(logistic_model, X, y, b=0.5, vectorized=True)

@@ -90,6 +90,8 @@ _ARMIJO = 1e-4
 # Working sets larger than this get an inexact step from Hessian-vector products (no matrix).
 _MAX_DIRECT = 2500
 _MAX_INNER = 500
+_NOT_BROADCAST = ("vectorized=True, but the model does not broadcast over a leading batch "
+                  "dimension of its latent sites; pass vectorized=False")
 # Preconditioned CG steps before the Hessian factor is refreshed.
 _MAX_PCG = 25
 # A point that passes the stop test only thanks to a rounding floor above this relative
@@ -280,6 +282,7 @@ class _Problem:
         self.predictor = predictor
         self.latent_names = {s.name for s in sites}
         self._factor = None  # (Cholesky factor, Jacobi scaling) of an earlier Hessian
+        self._broadcast_checked = False
         self._prior_curvature = None  # the declared-predictor GLMs' constant prior curvature
         if predictor is not None:
             self._layout(predictor, sites)
@@ -576,6 +579,18 @@ class _Problem:
             tr = self._trace(u.detach())
         return float(sum(t for t, _ in self._site_terms(tr, 0).values()))
 
+    def _check_broadcast(self, u: torch.Tensor, rows: torch.Tensor) -> None:
+        """``vectorized=True`` promises that the model broadcasts over leading batch
+        dimensions: every row of a batched trace at the same u must give the unbatched
+        -log p (to rounding), or the batched Hessian columns would be silently wrong."""
+        single = self.full(u)
+        slack = 64 * _EPS * max(1.0, abs(single)) * max(1, rows.numel())
+        if rows.shape != torch.Size([rows.numel()]) or bool(
+                ((rows - single).abs() > slack).any()):
+            raise ValueError(_NOT_BROADCAST + f" (a batched trace at one point gives -log p "
+                             f"{rows.reshape(-1)[:3].tolist()} against {single:.10g} unbatched)")
+        self._broadcast_checked = True
+
     def hessian(self, u: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:
         """Columns ``cols`` of the Hessian of f at u (p x len(cols)), by double backward."""
         out = torch.empty(self.p, cols.numel(), dtype=torch.float64)
@@ -583,9 +598,16 @@ class _Problem:
             for start in range(0, cols.numel(), self.chunk):
                 part = cols[start:start + self.chunk]
                 U = u.detach().expand(part.numel(), self.p).clone().requires_grad_(True)
-                tr = self._trace(U)
-                terms = self._site_terms(tr, part.numel())
-                f = sum(t for t, _ in terms.values()) - (self.kappa * U.abs()).sum(-1)
+                try:
+                    tr = self._trace(U)
+                    terms = self._site_terms(tr, part.numel())
+                except (ValueError, RuntimeError) as exc:  # Pyro's plate / shape checks
+                    raise ValueError(_NOT_BROADCAST + f" (Pyro: {str(exc).splitlines()[0]})"
+                                     ) from exc
+                full = sum(t for t, _ in terms.values())
+                if not self._broadcast_checked:
+                    self._check_broadcast(u, full.detach())
+                f = full - (self.kappa * U.abs()).sum(-1)
                 (G,) = torch.autograd.grad(f.sum(), U, create_graph=True)
                 E = torch.zeros_like(U)
                 E[torch.arange(part.numel()), part] = 1.0
