@@ -77,7 +77,7 @@ def map_glm(X, y, prior: Prior, likelihood, *, tol: float = 1e-10, max_iter: int
     if c.dim():
         c = c - c.mean()
     with pyro_session():
-        nlj = neg_log_joint_glm(model, X, y, W, c)
+        nlj = _neg_log_joint_glm(model, X, y, W, c)
     intercept = c if c.dim() else float(c)
     return MapResult(W, intercept, nlj, res.kkt_residual, res.kkt_tol, res.converged,
                      res.iterations, res.pyro_traces + 1, int((W != 0).sum()), res.wall_time,
@@ -104,7 +104,7 @@ def _check_mode_exists(y: torch.Tensor, likelihood) -> None:
                              f"no MAP (c_k -> -inf); classes {missing[:6]} never occur")
 
 
-def neg_log_joint_glm(model, X: torch.Tensor, y: torch.Tensor, coef: torch.Tensor,
+def _neg_log_joint_glm(model, X: torch.Tensor, y: torch.Tensor, coef: torch.Tensor,
                       intercept) -> float:
     """-log p(y, W, c) of a GLM at a given point, from one Pyro trace on the raw data."""
     c = torch.as_tensor(intercept, dtype=X.dtype)
@@ -122,4 +122,4 @@ def glm_neg_log_joint(X, y, prior: Prior, likelihood, coef, intercept) -> float:
     y = likelihood.check_y(y)
     W = torch.as_tensor(coef, dtype=X.dtype)
     with pyro_session():
-        return neg_log_joint_glm(glm_model(prior, likelihood), X, y, W, intercept)
+        return _neg_log_joint_glm(glm_model(prior, likelihood), X, y, W, intercept)
