@@ -2,7 +2,7 @@
 
 Each problem (``tests/hostile.py``: equicorrelated, uncentred, badly scaled, duplicated,
 low-rank integer and constant-column designs; n from 1 to 80, d from 1 to 120; offsets
-and units in y; Gaussian and Laplace priors with lambda from 1e-6 lambda_max upwards) must
+and units in y; Gaussian, Laplace and elastic-net priors, lambda from 1e-6 lambda_max up) must
 keep every promise of ``hostile.check_compare``: no exception or warning, both solvers
 converged, both points KKT points by an independent extended-precision check, no bare
 DISAGREE. The seeds change every day (``--seed`` defaults to the date), so every CI run-day

@@ -17,6 +17,7 @@ precision (``np.longdouble``, 64-bit mantissa on x86) at the returned point.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -30,8 +31,8 @@ class HostileProblem:
     X: np.ndarray
     y: np.ndarray
     noise: float
-    prior: str  # "gaussian" or "laplace"
-    scale: float  # sigma or b
+    prior: str  # "gaussian", "laplace" or "elasticnet"
+    scale: float  # sigma or b (the elastic net: b, with sigma^2 = b as in the tests' registry)
     lam: float  # canonical lambda = noise^2 / sigma^2 or noise^2 / b
     label: str
 
@@ -84,9 +85,10 @@ def make_hostile(seed: int) -> HostileProblem:
     noise *= units
     if rng.random() < 0.25:
         y = y + units * float(rng.choice([1e3, 1e6]))  # offset relative to the signal
-    prior = "laplace" if rng.random() < 0.5 else "gaussian"
+    u = rng.random()
+    prior = "laplace" if u < 0.35 else "elasticnet" if u < 0.5 else "gaussian"
     Xc, yc = X - X.mean(0), y - y.mean()
-    if prior == "laplace":
+    if prior != "gaussian":
         lam_max = float(np.abs(Xc.T @ yc).max())
         if lam_max == 0.0:
             lam_max = noise**2
@@ -133,6 +135,10 @@ def map_kkt_check(p: HostileProblem, coef, intercept, tol: float = 1e-10) -> tup
         rho = np.abs(g)
     else:
         kappa = 1 / ld(p.scale)
+        if p.prior == "elasticnet":  # + w^2 / (2 sigma^2), sigma^2 = b: weight kappa too
+            g[:d] += kappa * w
+            scale[:d] += kappa * np.abs(w)
+            floor[:d] += 32 * eps * kappa * np.abs(w)
         gw = g[:d]
         rho_w = np.where(w != 0, np.abs(gw + kappa * np.sign(w)), np.maximum(np.abs(gw) - kappa, 0))
         rho = np.concatenate([rho_w, [abs(g[d])]])
@@ -159,7 +165,8 @@ def check_compare(p: HostileProblem) -> tuple[list[str], str]:
 
     from mapreg import compare
 
-    kw = {"sigma": p.scale} if p.prior == "gaussian" else {"b": p.scale}
+    kw = ({"sigma": p.scale} if p.prior == "gaussian" else {"b": p.scale} if p.prior == "laplace"
+          else {"sigma": math.sqrt(p.scale), "b": p.scale})
     failures: list[str] = []
     with warnings.catch_warnings():
         warnings.simplefilter("error")
