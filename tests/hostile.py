@@ -8,7 +8,8 @@ conditioning or a degenerate design that the solvers must handle exactly:
   2000, an offset of 1e5), columns on scales 1e-3..1e3, duplicated columns, integer-valued
   low-rank X, a constant column; n < d, n > d, n tiny;
 * responses: an offset in y (up to 1e6), units (y and the noise scaled by 10^k);
-* priors: Gaussian or Laplace, lambda from 1e-6 to 2 x lambda_max (Laplace), or spanning the
+* priors: Gaussian, Laplace or elastic net (sigma^2 = b), lambda from 1e-6 to 2 x lambda_max
+  (Laplace, elastic net), or spanning the
   spectrum of the centred Gram matrix (Gaussian).
 
 The checks are independent of the package's numerics: KKT conditions in numpy's extended
