@@ -103,6 +103,15 @@ def make_hostile(seed: int) -> HostileProblem:
     return HostileProblem(X, y, noise, prior, float(scale), float(lam), label)
 
 
+def prior_scales(p: HostileProblem) -> dict[str, float]:
+    """The keyword scales of ``p``'s prior for :func:`mapreg.compare` / ``make_prior``."""
+    if p.prior == "gaussian":
+        return {"sigma": p.scale}
+    if p.prior == "laplace":
+        return {"b": p.scale}
+    return {"sigma": math.sqrt(p.scale), "b": p.scale}
+
+
 def map_kkt_check(p: HostileProblem, coef, intercept, tol: float = 1e-10) -> tuple[bool, float]:
     """Is (coef, intercept) a KKT point of -log p(y, w, c) to the MAP engine's own test?
 
@@ -166,8 +175,7 @@ def check_compare(p: HostileProblem) -> tuple[list[str], str]:
 
     from mapreg import compare
 
-    kw = ({"sigma": p.scale} if p.prior == "gaussian" else {"b": p.scale} if p.prior == "laplace"
-          else {"sigma": math.sqrt(p.scale), "b": p.scale})
+    kw = prior_scales(p)
     failures: list[str] = []
     with warnings.catch_warnings():
         warnings.simplefilter("error")

@@ -12,10 +12,10 @@ import pyro
 import pytest
 import torch
 from conftest import PRIOR_REGISTRY, make_problem, run_concurrently
-from hostile import HostileProblem, make_hostile, map_kkt_check
+from hostile import HostileProblem, make_hostile, map_kkt_check, prior_scales
 
 from mapreg import map_estimate, map_optimality
-from mapreg.bayes.priors import Gaussian, Laplace
+from mapreg.bayes.priors import Gaussian, Laplace, make_prior
 
 
 def _hostile(X, y, noise, prior) -> HostileProblem:
@@ -146,8 +146,7 @@ def test_hostile_problems_converge_to_independently_checked_kkt_points():
     """A seeded sample of the property sweep (benchmarks/sweep.py runs >= 1,500)."""
     for seed in range(0, 700, 7):
         p = make_hostile(seed)
-        prior = Gaussian(p.scale) if p.prior == "gaussian" else Laplace(p.scale)
-        res = map_estimate(p.X, p.y, prior, p.noise)
+        res = map_estimate(p.X, p.y, make_prior(p.prior, **prior_scales(p)), p.noise)
         ok, worst = map_kkt_check(p, res.coef.numpy(), res.intercept)
         assert res.converged and ok, f"{p.label}: independent KKT ratio {worst:.2e}"
 
