@@ -78,11 +78,12 @@ from .._results import FrozenResult
 from .._validation import check_bool, check_positive, check_positive_int
 from ..errors import report_nonconvergence
 from ._cg import conjugate_gradient
+from ._kkt import EPS, FLOOR_FACTOR, grow_working_set, relative
 from ._l1qp import newton_step, solve_l1_qp
 from .models import pyro_session
 
-_EPS = float(torch.finfo(torch.float64).eps)
-_FLOOR_FACTOR = 32.0
+_EPS = EPS
+_FLOOR_FACTOR = FLOOR_FACTOR
 _PROBES = 4
 _MAX_BATCH_ELEMENTS = 4_000_000
 _MAX_HALVINGS = 40
@@ -490,11 +491,7 @@ class _Problem:
             def hvp(v):
                 return self._hvp(point, v)
         else:  # any smooth model: double backward through one retained trace
-            _, g_graph, U, _ = self.evaluate(point.u, with_point=False)
-
-            def hvp(v):
-                (h,) = torch.autograd.grad(g_graph @ v, U, retain_graph=True, allow_unused=True)
-                return torch.zeros_like(v) if h is None else h.detach()
+            hvp = self.graph_hvp(point.u)
 
         def precondition(r):
             return S * torch.cholesky_solve((S * r)[:, None], L)[:, 0]
@@ -591,6 +588,16 @@ class _Problem:
                              f"{rows.reshape(-1)[:3].tolist()} against {single:.10g} unbatched)")
         self._broadcast_checked = True
 
+    def graph_hvp(self, u: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
+        """v -> H(u) v, exactly: a double backward through one trace at u, retained."""
+        _, g, U, _ = self.evaluate(u, with_point=False)
+
+        def hvp(v: torch.Tensor) -> torch.Tensor:
+            (h,) = torch.autograd.grad(g @ v, U, retain_graph=True, allow_unused=True)
+            return torch.zeros_like(v) if h is None else h.detach()
+
+        return hvp
+
     def hessian(self, u: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:
         """Columns ``cols`` of the Hessian of f at u (p x len(cols)), by double backward."""
         out = torch.empty(self.p, cols.numel(), dtype=torch.float64)
@@ -631,10 +638,6 @@ def _kkt(point: _Point, prob: _Problem) -> tuple[torch.Tensor, torch.Tensor]:
                       torch.where(prob.l1, (g.abs() - k).clamp_min(0.0), g.abs()))
     return rho, point.scale + k
 
-
-def _relative(num: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
-    return torch.where(scale > 0, num / scale.clamp_min(1e-300),
-                       torch.where(num > 0, torch.full_like(num, math.inf), torch.zeros_like(num)))
 
 
 # ---------------------------------------------------------------------- the front door
@@ -706,8 +709,8 @@ def _fit(model, args, kwargs, tol, max_iter, strict, init, vectorized,
                 u0[s.start:s.stop] = s.transform.inv(v.expand(s.shape)).reshape(-1)
         point, it = _prox_newton(prob, u0, tol, max_iter)
         rho, scale = _kkt(point, prob)
-        rel = _relative(rho, scale)
-        floor = _relative(point.floor, scale)
+        rel = relative(rho, scale)
+        floor = relative(point.floor, scale)
         passes = bool((rho <= tol * scale + point.floor).all())
         values = {k: v.detach().clone() for k, v in prob.values(point.u).items()}
     wall = time.perf_counter() - start
@@ -734,13 +737,8 @@ def _fit(model, args, kwargs, tol, max_iter, strict, init, vectorized,
 
 def _working_set(prob: _Problem, point: _Point, viol: torch.Tensor,
                  working: torch.Tensor) -> torch.Tensor:
-    working = working | ~prob.l1 | (point.u != 0)
-    out = torch.where(working, -math.inf, viol)
-    k = min(int((out > 0).sum()), max(10, int((working & prob.l1).sum())))
-    if k:
-        working = working.clone()
-        working[torch.topk(out, k).indices] = True
-    return working
+    """Every smooth coordinate, the L1 support and the worst L1 violators (at least 10)."""
+    return grow_working_set(working | ~prob.l1, point.u != 0, prob.l1, viol, 10)
 
 
 def _positive_definite(A: np.ndarray) -> np.ndarray:
@@ -766,14 +764,13 @@ def _inexact_step(prob: _Problem, point: _Point, W: torch.Tensor) -> torch.Tenso
     retained trace -- conjugate gradients (stopped at negative curvature) for a smooth
     problem, accelerated proximal gradient (FISTA, step 1 / the largest eigenvalue from
     power iterations) when L1 coordinates are present."""
-    _, g_full, U, _ = prob.evaluate(point.u, with_point=False)
+    full_hvp = prob.graph_hvp(point.u)
     m = W.numel()
 
     def hvp(v: torch.Tensor) -> torch.Tensor:
         full = torch.zeros(prob.p, dtype=torch.float64)
         full[W] = v
-        (h,) = torch.autograd.grad(g_full @ full, U, retain_graph=True, allow_unused=True)
-        return torch.zeros(m, dtype=torch.float64) if h is None else h[W].detach()
+        return full_hvp(full)[W]
 
     g = point.grad[W]
     pen = prob.l1[W]
@@ -822,7 +819,7 @@ def _prox_newton(prob: _Problem, u: torch.Tensor, tol: float, max_iter: int):
     while True:
         rho, scale = _kkt(point, prob)
         passes = bool((rho <= tol * scale + point.floor).all())
-        residual = float(_relative(rho, scale).max())
+        residual = float(relative(rho, scale).max())
         if passes and (best is None or residual < best[0]):
             best = (residual, point)
         viol = rho - tol * scale
@@ -886,6 +883,6 @@ def _prox_newton(prob: _Problem, u: torch.Tensor, tol: float, max_iter: int):
     if best is not None and best[1] is not point:
         rho, scale = _kkt(point, prob)
         if not bool((rho <= tol * scale + point.floor).all()) or \
-                best[0] < float(_relative(rho, scale).max()):
+                best[0] < float(relative(rho, scale).max()):
             point = best[1]
     return point, it

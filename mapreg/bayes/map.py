@@ -100,6 +100,7 @@ from .._results import FrozenResult
 from .._validation import check_bool, check_data, check_positive, check_positive_int, check_vector
 from ..errors import report_nonconvergence
 from ._cg import conjugate_gradient
+from ._kkt import EPS, FLOOR_FACTOR, grow_working_set, relative
 from ._l1qp import newton_step, solve_l1_qp
 from .likelihoods import GaussianNoise
 from .models import INTERCEPT_SITE, OBS_SITE, WEIGHT_SITE, linear_model, pyro_session
@@ -107,9 +108,8 @@ from .priors import Prior
 
 # Smooth priors: try conjugate gradients before building the Hessian when n * p^2 is this big.
 _CG_MIN_WORK = 1e9
-_EPS = torch.finfo(torch.float64).eps
-# Rounding floor of a gradient entry, in units of eps times the magnitudes that enter it.
-_FLOOR_FACTOR = 32.0
+_EPS = EPS
+_FLOOR_FACTOR = FLOOR_FACTOR  # the rounding floor of a gradient entry, in eps x magnitudes
 # A working set grows by at least this many violators per outer iteration.
 _MIN_GROWTH = 32
 # Step halvings before a non-decreasing step is given up.
@@ -392,22 +392,18 @@ def _residual(point: _Point, prior: Prior, d: int, tol: float) -> tuple[float, b
 
 
 def _relative(num: torch.Tensor, scale: torch.Tensor) -> float:
-    ratio = torch.where(scale > 0, num / scale.clamp_min(1e-300), torch.where(num > 0, math.inf, 0))
-    return float(ratio.max())
+    return float(relative(num, scale).max())
 
 
 def _grow_working_set(working, u, viol, d: int) -> torch.Tensor:
     """Working set plus the support of u plus the worst violators outside it (at least
-    32, at most as many as the current working set holds: measured, 32 saves one or two
-    outer iterations -- each a Pyro trace -- on small problems and costs nothing on large
-    ones)."""
-    working = working.clone()
-    working[:d] |= u[:d] != 0
-    out = torch.where(working, -math.inf, viol)
-    k = min(int((out > 0).sum()), max(_MIN_GROWTH, int(working[:d].sum())))
-    if k:
-        working[torch.topk(out, k).indices] = True
-    return working
+    _MIN_GROWTH: measured, 32 saves one or two outer iterations -- each a Pyro trace -- on
+    small problems and costs nothing on large ones)."""
+    support = torch.zeros_like(working)
+    support[:d] = u[:d] != 0
+    penalized = torch.ones_like(working)
+    penalized[d:] = False
+    return grow_working_set(working, support, penalized, viol, _MIN_GROWTH)
 
 
 # ----------------------------------------------------------------------- the front door
