@@ -53,8 +53,42 @@ _LAM_FORMULA = {"gaussian": "sigma_eps^2 / sigma^2", "laplace": "sigma_eps^2 / b
                 "elasticnet": "sigma_eps^2 / b (lam2 = sigma_eps^2 / sigma^2)"}
 
 
+class TwoPoints:
+    """The numbers every comparison derives from its two points (fields ``map_coef``,
+    ``map_intercept``, ``penalized_coef``, ``penalized_intercept``): shared by
+    :class:`CompareResult` and :class:`~mapreg.compare_glm.GLMCompareResult`."""
+
+    __slots__ = ()
+
+    def _raw(self, name: str) -> Any:
+        """A field without the defensive copy (internal reads only)."""
+        return object.__getattribute__(self, name)
+
+    @property
+    def max_abs_diff(self) -> float:
+        """max |map_coef - penalized_coef| over every weight."""
+        return float((self._raw("map_coef") - self._raw("penalized_coef")).abs().max())
+
+    @property
+    def intercept_abs_diff(self) -> float:
+        """max |map_intercept - penalized_intercept| (one intercept, or one per class)."""
+        a = torch.as_tensor(self._raw("map_intercept"))
+        b = torch.as_tensor(self._raw("penalized_intercept"))
+        return float((a - b).abs().max())
+
+    @property
+    def support_agree(self) -> bool:
+        """Whether the exact-zero patterns of the two points are identical."""
+        return bool(torch.equal(self._raw("map_coef") == 0, self._raw("penalized_coef") == 0))
+
+    @property
+    def n_zero(self) -> int:
+        """Exact zeros in the MAP estimate."""
+        return int((self._raw("map_coef") == 0).sum())
+
+
 @dataclass(frozen=True, eq=False)
-class CompareResult(FrozenResult):
+class CompareResult(FrozenResult, TwoPoints):
     """MAP (Pyro) versus penalized optimum for one prior, data set and noise scale.
 
     Frozen: reading a tensor attribute returns a copy (``res.map_coef[0] = 5`` leaves the
@@ -120,34 +154,11 @@ class CompareResult(FrozenResult):
     dataset: str | None = None
 
     # ----------------------------------------------------------------- derived numbers
-    def _raw(self, name: str) -> Any:
-        """A field without the defensive copy (internal reads only)."""
-        return object.__getattribute__(self, name)
-
     @property
     def lam2(self) -> float:
         """The elastic net's weight of (1/2)||w||^2 (sigma_eps^2 / sigma^2); 0 otherwise."""
         return self.prior.lams(self.noise)[1] if self.prior.penalty_name == "elasticnet" else 0.0
 
-    @property
-    def max_abs_diff(self) -> float:
-        """max_j |map_coef_j - penalized_coef_j|."""
-        return float((self._raw("map_coef") - self._raw("penalized_coef")).abs().max())
-
-    @property
-    def intercept_abs_diff(self) -> float:
-        """|map_intercept - penalized_intercept|."""
-        return abs(self.map_intercept - self.penalized_intercept)
-
-    @property
-    def support_agree(self) -> bool:
-        """Whether the exact-zero patterns of the two points are identical."""
-        return bool(torch.equal(self._raw("map_coef") == 0, self._raw("penalized_coef") == 0))
-
-    @property
-    def n_zero(self) -> int:
-        """Exact zeros in the MAP estimate."""
-        return int((self._raw("map_coef") == 0).sum())
 
     def diagnosis(self) -> Diagnosis:
         """The evidence behind :meth:`verdict` (numbers and kind), computed on demand from

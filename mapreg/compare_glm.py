@@ -25,6 +25,7 @@ from .bayes.glm_map import glm_neg_log_joint, map_glm
 from .bayes.likelihoods import make_likelihood
 from .bayes.map import MapResult
 from .bayes.priors import Prior
+from .compare import TwoPoints
 from .conventions import all_conventions
 from .diagnosis import AGREEMENT_RTOL, OBJECTIVE_RTOL
 from .penalized.glm import GLMResult, glm_objective, penalized_glm
@@ -37,7 +38,7 @@ _LOSS = {
 
 
 @dataclass(frozen=True, eq=False)
-class GLMCompareResult(FrozenResult):
+class GLMCompareResult(FrozenResult, TwoPoints):
     """MAP (Pyro) versus penalized GLM optimum for one prior, likelihood and data set.
 
     Promise (:attr:`agrees`), with W the penalized optimum::
@@ -86,31 +87,10 @@ class GLMCompareResult(FrozenResult):
     penalized: GLMResult = field(repr=False)
     dataset: str | None = None
 
-    def _raw(self, name: str) -> Any:
-        return object.__getattribute__(self, name)
-
     @property
     def lam(self) -> float:
         """The prior's canonical lambda (lam1 for priors with an L1 part, else lam2)."""
         return self.lam1 if self.lam1 > 0 else self.lam2
-
-    @property
-    def max_abs_diff(self) -> float:
-        return float((self._raw("map_coef") - self._raw("penalized_coef")).abs().max())
-
-    @property
-    def intercept_abs_diff(self) -> float:
-        a = torch.as_tensor(self._raw("map_intercept"))
-        b = torch.as_tensor(self._raw("penalized_intercept"))
-        return float((a - b).abs().max())
-
-    @property
-    def support_agree(self) -> bool:
-        return bool(torch.equal(self._raw("map_coef") == 0, self._raw("penalized_coef") == 0))
-
-    @property
-    def n_zero(self) -> int:
-        return int((self._raw("map_coef") == 0).sum())
 
     @property
     def objective_rel_diff(self) -> float:
