@@ -569,8 +569,7 @@ def _compare_glm(prior: Prior, likelihood: str, X, y, noise, dataset, train, n_c
     name = None
     if X is None:
         data = load_dataset(dataset if dataset is not None else likelihood)
-        want = "bernoulli" if likelihood == "bernoulli" else likelihood
-        if data.likelihood != want:
+        if data.likelihood != likelihood:
             raise ValueError(f"dataset {data.name!r} has {data.likelihood} responses; "
                              f"likelihood={likelihood!r} needs a {likelihood} data set")
         X, y, name = data.X, data.y, data.name

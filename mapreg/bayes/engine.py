@@ -82,8 +82,6 @@ from ._kkt import EPS, FLOOR_FACTOR, grow_working_set, relative
 from ._l1qp import newton_step, solve_l1_qp
 from .models import pyro_session
 
-_EPS = EPS
-_FLOOR_FACTOR = FLOOR_FACTOR
 _PROBES = 4
 _MAX_BATCH_ELEMENTS = 4_000_000
 _MAX_HALVINGS = 40
@@ -378,7 +376,7 @@ class _Problem:
             scale += obs_scale
             floor += obs_floor
         point = _Point(u.detach().clone(), float(full.detach()), g.detach(), scale,
-                       (_FLOOR_FACTOR * _EPS) * floor, _FLOOR_FACTOR * _EPS * magnitude,
+                       (FLOOR_FACTOR * EPS) * floor, FLOOR_FACTOR * EPS * magnitude,
                        curvature)
         return point.full, g, U, point
 
@@ -432,7 +430,7 @@ class _Problem:
         # A few operations (the softmax's normalisation, one subtraction), each rounding by
         # eps/2 of its operands: 8 eps of them bounds it (the common factor 32 eps below is
         # for the long sums).
-        carried = ((delta.detach().reshape(m.shape) + yv).abs() + yv.abs()) * (8.0 / _FLOOR_FACTOR)
+        carried = ((delta.detach().reshape(m.shape) + yv).abs() + yv.abs()) * (8.0 / FLOOR_FACTOR)
         stacked_scale = (J.T @ dl).reshape(-1)
         stacked_floor = (J.T @ (dl + carried + nu)).reshape(-1)
         obs_scale = torch.zeros(self.p, dtype=torch.float64)
@@ -581,7 +579,7 @@ class _Problem:
         dimensions: every row of a batched trace at the same u must give the unbatched
         -log p (to rounding), or the batched Hessian columns would be silently wrong."""
         single = self.full(u)
-        slack = 64 * _EPS * max(1.0, abs(single)) * max(1, rows.numel())
+        slack = 64 * EPS * max(1.0, abs(single)) * max(1, rows.numel())
         if rows.shape != torch.Size([rows.numel()]) or bool(
                 ((rows - single).abs() > slack).any()):
             raise ValueError(_NOT_BROADCAST + f" (a batched trace at one point gives -log p "
@@ -753,7 +751,7 @@ def _positive_definite(A: np.ndarray) -> np.ndarray:
             return A
     lam_min = float(np.linalg.eigvalsh(0.5 * (A + A.T))[0])
     top = float(np.abs(A).max(initial=0.0))
-    if lam_min >= -64 * A.shape[0] * _EPS * top:
+    if lam_min >= -64 * A.shape[0] * EPS * top:
         return A
     return A + (abs(lam_min) * 1.01 + 1e-8 * top) * np.eye(A.shape[0])
 
@@ -800,7 +798,7 @@ def _inexact_step(prob: _Problem, point: _Point, W: torch.Tensor) -> torch.Tenso
         x_new = torch.where(pen, torch.sign(v) * (v.abs() - kappa / L).clamp_min(0.0), v)
         t_new = 0.5 * (1 + math.sqrt(1 + 4 * t * t))
         moved = x_new - x
-        if float(moved.abs().max()) <= _EPS * float(x_new.abs().max().clamp_min(1e-300)):
+        if float(moved.abs().max()) <= EPS * float(x_new.abs().max().clamp_min(1e-300)):
             x = x_new
             break
         z = x_new + ((t - 1) / t_new) * moved
@@ -850,7 +848,7 @@ def _prox_newton(prob: _Problem, u: torch.Tensor, tol: float, max_iter: int):
             pass
         elif pen.any():
             new = solve_l1_qp(A, g, point.u[W].numpy(), prob.kappa[W].numpy(), pen,
-                              np.full(len(W), _FLOOR_FACTOR * _EPS), point.floor[W].numpy() / 16)
+                              np.full(len(W), FLOOR_FACTOR * EPS), point.floor[W].numpy() / 16)
             step[W] = torch.from_numpy(new) - point.u[W]
         else:
             # Jacobi-scaled (unit diagonal): a Hessian whose columns differ in scale by 1e16
