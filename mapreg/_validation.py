@@ -207,15 +207,17 @@ def check_derived(name: str, value: float, formula: str, log10_value: float | No
     )
 
 
-def _as_array(name: str, value: Any) -> torch.Tensor:
-    """Any array-like (list, numpy, pandas, tensor) as a new CPU float64 tensor."""
+def _as_array(name: str, value: Any, copy: bool = True) -> torch.Tensor:
+    """Any array-like (list, numpy, pandas, tensor) as a new CPU float64 tensor (with
+    ``copy=False``, one that may share the caller's memory: for read-only use)."""
     if value is None:
         raise TypeError(f"{name} is required: an array of real numbers; got None")
     if isinstance(value, torch.Tensor):
         if value.is_complex() or value.dtype == torch.bool:
             raise TypeError(f"{name} must hold real numbers; got {_kind_of(value)}")
         # computed on the CPU, in float64; .clone() so the caller's tensor is never aliased
-        return value.detach().to(device="cpu", dtype=DTYPE).clone()
+        t = value.detach().to(device="cpu", dtype=DTYPE)
+        return t.clone() if copy else t
     try:
         arr = np.asarray(value)  # pandas DataFrame/Series (any column labels), lists, ...
     except (TypeError, ValueError) as exc:
@@ -225,21 +227,24 @@ def _as_array(name: str, value: Any) -> torch.Tensor:
         hint = " (convert it with .astype(float) if it holds numbers)" if arr.dtype.kind == "O" \
             else ""
         raise TypeError(f"{name} must hold real numbers; got {_kind_of(arr)}{hint}")
+    if not copy and arr.dtype == np.float64 and arr.flags.writeable and arr.flags.c_contiguous:
+        return torch.from_numpy(arr)  # shares memory: the caller only reads it
     # a fresh, writable float64 copy: read-only inputs are fine and never aliased
     return torch.from_numpy(np.array(arr, dtype=np.float64, order="C", copy=True))
 
 
-def check_data(X: Any, y: Any) -> tuple[torch.Tensor, torch.Tensor]:
+def check_data(X: Any, y: Any, copy: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
     """Return ``(X, y)`` as new float64 CPU tensors after checking shapes and values.
 
     ``X`` must be 2-D ``(n_samples, n_features)``; ``y`` 1-D ``(n_samples,)`` (a column
     ``(n_samples, 1)`` is flattened); both non-empty and finite. Accepted: lists, numpy
     arrays (read-only ones too), pandas DataFrames / Series (whatever their labels),
-    tensors on any device; the result is always a copy, so the caller's data are never
-    aliased.
+    tensors on any device; the result is a copy, so the caller's data are never aliased --
+    unless ``copy=False``, for callers that only read the data (no copy of a large float64
+    array that is already in memory).
     """
-    Xt = _as_array("X", X)
-    yt = _as_array("y", y)
+    Xt = _as_array("X", X, copy)
+    yt = _as_array("y", y, copy)
     if Xt.ndim != 2:
         raise ValueError(
             f"X must be a 2-D array of shape (n_samples, n_features); got shape {tuple(Xt.shape)}"

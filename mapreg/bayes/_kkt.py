@@ -12,6 +12,15 @@ EPS = float(torch.finfo(torch.float64).eps)
 FLOOR_FACTOR = 32.0
 
 
+def t_matmul(A: torch.Tensor, B: torch.Tensor) -> torch.Tensor:
+    """A' B for a tall data matrix A (n, p) and B (n,) or (n, k), computed as (B' A)': torch's
+    A.T @ B takes a slower BLAS path (measured at 10000 x 1000, one thread: 19 ms against
+    6.6 ms for k = 2, 37 ms against 15 ms for k = 42). Same sums, another order."""
+    if B.dim() == 1:
+        return B @ A
+    return (B.T @ A).T
+
+
 def relative(num: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
     """num / scale elementwise, with 0/0 = 0 and x/0 = inf for x > 0."""
     return torch.where(scale > 0, num / scale.clamp_min(1e-300),

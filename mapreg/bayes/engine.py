@@ -78,7 +78,7 @@ from .._results import FrozenResult
 from .._validation import check_bool, check_positive, check_positive_int
 from ..errors import report_nonconvergence
 from ._cg import conjugate_gradient
-from ._kkt import EPS, FLOOR_FACTOR, grow_working_set, relative
+from ._kkt import EPS, FLOOR_FACTOR, grow_working_set, relative, t_matmul
 from ._l1qp import newton_step, solve_l1_qp
 from .models import pyro_session
 
@@ -395,6 +395,7 @@ class _Problem:
         pos_c = torch.arange(c.start, c.stop).reshape(1, K)
         self.perm = torch.cat([pos_w, pos_c]).reshape(-1)
         self.design = torch.cat([pred.X, torch.ones(pred.X.shape[0], 1, dtype=pred.X.dtype)], 1)
+        self.abs_design = self.design.abs()  # for the scales and floors, formed once
         self.l1_sites = {w.name} if w.kind == "l1" else set()
 
     def _curvature(self, tr, terms, U):
@@ -415,7 +416,7 @@ class _Problem:
         # values of the terms of condition j), and the rounding they carry: delta_i is off by
         # |D_i| times the rounding of eta_i, which is eps times the magnitudes that form it,
         # m_i = sum_j |J_ij| |u_j| (the linear engine's floor, for any link).
-        J = self.design.abs()
+        J = self.abs_design
         A = U.detach()[self.perm].reshape(J.shape[1], -1).abs()  # |[W; c]|, (d + 1, K)
         m = J @ A  # (n, K)
         dl = delta.detach().reshape(m.shape).abs()
@@ -431,8 +432,11 @@ class _Problem:
         # eps/2 of its operands: 8 eps of them bounds it (the common factor 32 eps below is
         # for the long sums).
         carried = ((delta.detach().reshape(m.shape) + yv).abs() + yv.abs()) * (8.0 / FLOOR_FACTOR)
-        stacked_scale = (J.T @ dl).reshape(-1)
-        stacked_floor = (J.T @ (dl + carried + nu)).reshape(-1)
+        # one pass over |J| for both: (n, 2K) -> (d + 1, 2K)
+        both = t_matmul(J, torch.cat([dl, dl + carried + nu], 1))
+        K = dl.shape[1]
+        stacked_scale = both[:, :K].reshape(-1)
+        stacked_floor = both[:, K:].reshape(-1)
         obs_scale = torch.zeros(self.p, dtype=torch.float64)
         obs_floor = torch.zeros(self.p, dtype=torch.float64)
         obs_scale[self.perm] = stacked_scale
@@ -457,7 +461,7 @@ class _Problem:
         D, P = point.curvature
         Jv = self.design @ v[self.perm]
         out = torch.empty_like(v)
-        out[self.perm] = self.design.T @ (D * Jv)
+        out[self.perm] = t_matmul(self.design, D * Jv)
         return out + P * v
 
     def preconditioned_step(self, point: _Point, tol: float) -> torch.Tensor | None:

@@ -61,7 +61,7 @@ def map_glm(X, y, prior: Prior, likelihood, *, tol: float = 1e-10, max_iter: int
         return map_estimate(X, y, prior, likelihood.noise, tol=tol, max_iter=max_iter,
                             strict=strict)
     _check_prior(prior)
-    X, y = check_data(X, y)
+    X, y = check_data(X, y, copy=False)  # only read: the engine works on a centred copy
     y = likelihood.check_y(y)
     _check_mode_exists(y, likelihood)
     Xc, _, x_mean, _ = centre(X, torch.zeros(X.shape[0], dtype=X.dtype))
@@ -118,7 +118,7 @@ def glm_neg_log_joint(X, y, prior: Prior, likelihood, coef, intercept) -> float:
     """-log p(y, W, c) of :func:`~mapreg.bayes.models.glm_model` at any point (W, c), from
     one Pyro trace: used to evaluate the penalized optimum under Pyro's objective."""
     _check_prior(prior)
-    X, y = check_data(X, y)
+    X, y = check_data(X, y, copy=False)  # only read: the engine works on a centred copy
     y = likelihood.check_y(y)
     W = torch.as_tensor(coef, dtype=X.dtype)
     with pyro_session():

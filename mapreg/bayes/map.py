@@ -100,7 +100,7 @@ from .._results import FrozenResult
 from .._validation import check_bool, check_data, check_positive, check_positive_int, check_vector
 from ..errors import report_nonconvergence
 from ._cg import conjugate_gradient
-from ._kkt import EPS, FLOOR_FACTOR, grow_working_set, relative
+from ._kkt import EPS, FLOOR_FACTOR, grow_working_set, relative, t_matmul
 from ._l1qp import newton_step, solve_l1_qp
 from .likelihoods import GaussianNoise
 from .models import INTERCEPT_SITE, OBS_SITE, WEIGHT_SITE, linear_model, pyro_session
@@ -292,7 +292,7 @@ class _LogJoint:
         fit = (self.abs_X[:, nz] @ u[nz].abs() if nz.numel() < d // 2
                else self.abs_X @ u[:d].abs())
         nu = curv.detach().abs() * (self.abs_y + fit + abs(float(u[d])))
-        both = self.abs_X.T @ torch.stack([abs_delta, nu], 1)  # one pass over X for the two
+        both = t_matmul(self.abs_X, torch.stack([abs_delta, nu], 1))  # one pass over X for the two
         scale = torch.cat([both[:, 0], abs_delta.sum().reshape(1)])
         floor = torch.cat([both[:, 1], nu.sum().reshape(1)])
         if prior_grad is not None:
@@ -341,7 +341,7 @@ class _Hessian:
         w_cols = (need < d).nonzero().squeeze(1)
         Jc[:, w_cols] = X[:, need[w_cols]]
         cJ = point.curv[:, None] * Jc
-        self.H[:d, need] = X.T @ cJ
+        self.H[:d, need] = t_matmul(X, cJ)
         self.H[d, need] = cJ.sum(0)
         w = need[need < d]
         if w.numel():
@@ -354,7 +354,7 @@ class _Hessian:
         X, d = self.lj.X, self.lj.d
         t = point.curv * (X @ v[:d] + v[d])
         out = torch.empty_like(v)
-        out[:d] = X.T @ t + point.prior_curv * v[:d]
+        out[:d] = t_matmul(X, t) + point.prior_curv * v[:d]
         out[d] = t.sum()
         return out
 
@@ -455,7 +455,7 @@ def map_estimate(
         Frozen; see its attributes. The user's Pyro param store is left untouched, and
         concurrent calls from several threads are safe (their Pyro traces are serialised).
     """
-    X, y = check_data(X, y)
+    X, y = check_data(X, y, copy=False)  # only read: the engine works on a centred copy
     _check_prior(prior)
     tol = check_positive("tol", tol)
     max_iter = check_positive_int("max_iter", max_iter)
