@@ -63,6 +63,11 @@ from .penalized import (
     ridge,
     train_penalized,
 )
+from .training_plots import (
+    L1TrainingComparison,
+    l1_subgradient_vs_prox,
+    plot_l1_subgradient_vs_prox,
+)
 
 __version__ = "0.1.0"
 
@@ -129,4 +134,7 @@ __all__ = [
     "neg_log_joint",
     "ridge",
     "train_penalized",
+    "L1TrainingComparison",
+    "l1_subgradient_vs_prox",
+    "plot_l1_subgradient_vs_prox",
 ]
