@@ -72,6 +72,7 @@ from .penalized import (
 from .training_plots import (
     L1TrainingComparison,
     l1_subgradient_vs_prox,
+    plot_dropout_as_prior,
     plot_l1_subgradient_vs_prox,
 )
 
@@ -151,4 +152,5 @@ __all__ = [
     "dropout_prior_sigma",
     "dropout_ridge",
     "train_dropout",
+    "plot_dropout_as_prior",
 ]

@@ -116,6 +116,8 @@ class DropoutResult(FrozenResult):
         max |theta - MAP| / SE for the undropped least-squares point (minimum norm when not
         unique) and for the generalized ridge with the penalty wrongly computed on the
         *centred* columns: how far the average would have to be off to land there.
+    ols_coef, centred_coef
+        Those two points' weights (None without training).
     """
 
     p: float
@@ -134,6 +136,8 @@ class DropoutResult(FrozenResult):
     within_mc_error: bool
     ols_z: float
     centred_z: float
+    ols_coef: torch.Tensor | None = None
+    centred_coef: torch.Tensor | None = None
 
     def summary(self) -> str:
         """A few lines with the numbers."""
@@ -199,6 +203,7 @@ def dropout_as_prior(
     agree = float((map_theta - ridge_theta).abs().max() / ridge_theta.abs().max())
 
     training, z, k, ols_z, centred_z = None, math.nan, math.nan, math.nan, math.nan
+    w_ols = w_c = None
     if train:
         training = train_dropout(X, y, p, lr=lr, steps=steps, chains=chains, seed=seed)
         avg = torch.cat([training.coef, torch.tensor([training.intercept], dtype=DTYPE)])
@@ -230,4 +235,6 @@ def dropout_as_prior(
         within_mc_error=bool(z <= k) if train else False,
         ols_z=ols_z,
         centred_z=centred_z,
+        ols_coef=w_ols,
+        centred_coef=w_c,
     )

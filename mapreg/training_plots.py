@@ -39,6 +39,7 @@ from ._validation import DTYPE, check_data, check_nonnegative, check_positive, c
 from .bayes.map import map_estimate
 from .bayes.priors import Laplace
 from .datasets import d2l_weight_decay
+from .dropout import DropoutResult
 from .penalized.linear import lasso, lasso_lam_max
 from .penalized.training import TrainResult, curvature_range, train_penalized
 
@@ -278,9 +279,46 @@ def plot_l1_subgradient_vs_prox(result: L1TrainingComparison, ax: Axes | None = 
     ax.set_yscale("log")
     ax.set_xlabel("epoch (full-batch step)")
     ax.set_ylabel(r"$|w_j|$ for $j$ with $w^*_j = 0$")
+    support = [j for j in range(len(result.lasso_coef)) if j not in set(result.zero_set)]
+    shown = (", ".join(map(str, support)) if len(support) <= 12
+             else ", ".join(map(str, support[:12])) + ", ...")
     ax.set_title(f"L1 at the same lr and lambda: the lasso sets {z} of "
-                 f"{len(result.lasso_coef)} weights to 0", fontsize=10)
+                 f"{len(result.lasso_coef)} weights to 0\n(all but w_j, j in {{{shown}}})",
+                 fontsize=10)
     ax.legend(fontsize=8, loc="lower right")
+    return ax
+
+
+def plot_dropout_as_prior(result: DropoutResult, ax: Axes | None = None) -> Axes:
+    """Per feature: least squares, the dropout MAP (= generalized ridge), the averaged dropout
+    training (+- k SE, usually thinner than the marker) and the ridge with the penalty wrongly
+    computed on centred columns. Returns the Axes."""
+    if not isinstance(result, DropoutResult):
+        raise TypeError(f"result must be a DropoutResult; got {type(result).__name__}")
+    if ax is None:
+        from matplotlib.figure import Figure
+
+        ax = Figure(figsize=(7.0, 4.0), layout="constrained").add_subplot()
+    d = len(result.map_coef)
+    j = torch.arange(d, dtype=DTYPE).numpy()
+    ax.axhline(0.0, color="0.7", lw=0.8)
+    ax.plot(j, result.ols_coef.numpy(), "s", mfc="none", color="0.4",
+            label="least squares (no dropout)")
+    ax.plot(j, result.map_coef.numpy(), "o", ms=9, color="C0",
+            label=f"MAP, prior N(0, sigma_j), by map_model (= ridge to {result.map_vs_ridge:.0e})")
+    if result.training is not None:
+        t = result.training
+        ax.errorbar(j, t.coef.numpy(), yerr=result.k * t.coef_se.numpy(), fmt="x", color="C3",
+                    capsize=3, label=f"dropout SGD, averaged ({t.chains} x {t.steps} steps) "
+                                     f"+- {result.k:.1f} SE")
+        ax.plot(j, result.centred_coef.numpy(), "+", ms=10, color="C2",
+                label="ridge with the penalty on centred columns (wrong)")
+    ax.set_xticks(j, [f"w{k}" for k in range(d)])
+    ax.set_xlabel("feature")
+    ax.set_ylabel("coefficient")
+    ax.set_title(f"Input dropout p = {result.p:g} on linear regression is a per-feature "
+                 f"Gaussian prior", fontsize=10)
+    ax.legend(fontsize=8)
     return ax
 
 

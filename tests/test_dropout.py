@@ -221,3 +221,19 @@ def test_all_zero_column_is_refused():
     X[:, 1] = 0.0
     with pytest.raises(ValueError, match=r"all-zero columns \[1\]"):
         dropout_ridge(X, y, 0.5)
+
+
+def test_plot(result):
+    from matplotlib.figure import Figure
+
+    from mapreg.training_plots import plot_dropout_as_prior
+
+    ax = plot_dropout_as_prior(result)
+    assert ax.get_xlabel() == "feature" and ax.get_ylabel() == "coefficient"
+    assert "p = 0.3" in ax.get_title()
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert any("MAP" in s for s in labels) and any("dropout SGD" in s for s in labels)
+    ax2 = Figure().add_subplot()
+    assert plot_dropout_as_prior(result, ax=ax2) is ax2
+    with pytest.raises(TypeError, match=r"result must be a DropoutResult"):
+        plot_dropout_as_prior(None)
