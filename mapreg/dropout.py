@@ -111,7 +111,7 @@ class DropoutResult(FrozenResult):
         degrees of freedom at two-sided level 1e-3 / (d + 1) (Bonferroni over the d + 1
         coordinates).
     within_mc_error
-        train_z <= k.
+        train_z <= k (False without training).
     ols_z, centred_z
         max |theta - MAP| / SE for the undropped least-squares point (minimum norm when not
         unique) and for the generalized ridge with the penalty wrongly computed on the

@@ -126,6 +126,16 @@ def test_l1_prox_budget_miss_is_reported():
         train_penalized(p.X, p.y, penalty="l1-prox", lam=1.0, epochs=5, strict=True)
 
 
+def test_l1_prox_divergence_is_reported():
+    from mapreg.penalized.training import curvature_range
+
+    p = make_problem(40, 8, seed=3)
+    L = curvature_range(torch.as_tensor(p.X), 0.0)[1]
+    with pytest.warns(ConvergenceWarning, match=r"\(l1-prox\) diverged: .* above the stability"):
+        res = train_penalized(p.X, p.y, penalty="l1-prox", lam=2.0, lr=2.2 / L, epochs=200)
+    assert res.status == "diverged" and not res.converged
+
+
 def test_l1_prox_quiet_when_converged_and_watch_shapes():
     p = make_problem(30, 5, 4)
     with warnings.catch_warnings():
@@ -144,6 +154,7 @@ def test_l1_prox_quiet_when_converged_and_watch_shapes():
         ({"momentum": 0.5}, r"momentum must be 0 for penalty 'l1-prox' .*; got 0\.5"),
         ({"watch": [0, 9]}, r"watch must be weight indices in \[0, 5\); got \[0, 9\]"),
         ({"watch": [True]}, r"watch must be weight indices"),
+        ({"watch": [1.5]}, r"watch must be weight indices in \[0, 5\); got \[1\.5\]"),
     ],
 )
 def test_l1_prox_validation(kwargs, match):

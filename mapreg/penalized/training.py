@@ -42,6 +42,7 @@ heavy-ball momentum tuned to [mu, L] ~ sqrt(L/mu) ln(1/tol) = 800 (0.2-0.3 s on 
 from __future__ import annotations
 
 import math
+import operator
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -266,7 +267,10 @@ def train_penalized(
     n, d = X.shape
     watch_idx = None
     if watch is not None:
-        watch_idx = [int(j) for j in watch]
+        try:
+            watch_idx = [operator.index(j) for j in watch]
+        except TypeError:
+            watch_idx = [-1]
         bad = [j for j in watch_idx if not 0 <= j < d]
         if bad or any(isinstance(j, bool) for j in watch):
             raise ValueError(f"watch must be weight indices in [0, {d}); got {list(watch)!r}")
