@@ -41,17 +41,22 @@ from .compare import CompareResult, compare
 from .compare_glm import GLMCompareResult
 from .conventions import CONVENTIONS, all_conventions, convert
 from .datasets import Dataset, d2l_weight_decay, default_dataset, load_dataset
+from .dropout import DropoutResult, dropout_as_prior, dropout_prior_sigma
 from .errors import ConvergenceError, ConvergenceWarning
 from .lagrange import LagrangePicture, lagrangian_picture, prior_from_radius, radius_from_prior
 from .lagrange_plots import plot_l1_vs_l2, plot_lagrangian, plot_path, plot_posterior
 from .penalized import (
     ConstrainedResult,
+    DropoutRidgeResult,
+    DropoutTrainResult,
     GLMResult,
     PenalizedResult,
     TrainResult,
     canonical_objective,
     constrained_l1,
     constrained_l2,
+    dropout_penalty_weights,
+    dropout_ridge,
     elastic_net,
     glm_lam_max,
     glm_objective,
@@ -61,7 +66,14 @@ from .penalized import (
     penalized_glm,
     radius_from_lam,
     ridge,
+    train_dropout,
     train_penalized,
+)
+from .training_plots import (
+    L1TrainingComparison,
+    l1_subgradient_vs_prox,
+    plot_dropout_as_prior,
+    plot_l1_subgradient_vs_prox,
 )
 
 __version__ = "0.1.0"
@@ -129,4 +141,16 @@ __all__ = [
     "neg_log_joint",
     "ridge",
     "train_penalized",
+    "L1TrainingComparison",
+    "l1_subgradient_vs_prox",
+    "plot_l1_subgradient_vs_prox",
+    "DropoutResult",
+    "DropoutRidgeResult",
+    "DropoutTrainResult",
+    "dropout_as_prior",
+    "dropout_penalty_weights",
+    "dropout_prior_sigma",
+    "dropout_ridge",
+    "train_dropout",
+    "plot_dropout_as_prior",
 ]

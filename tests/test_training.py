@@ -77,7 +77,7 @@ def test_global_rng_untouched_and_float64():
 @pytest.mark.parametrize(
     "kwargs, match",
     [
-        ({"penalty": "l3", "lam": 1.0}, r"penalty must be one of 'l2', 'l1'; got 'l3'"),
+        ({"penalty": "l3", "lam": 1.0}, r"penalty must be one of 'l2', 'l1', 'l1-prox'; got 'l3'"),
         ({"penalty": "l2", "lam": -1.0}, r"lam must be a finite number >= 0; got -1\.0"),
         ({"penalty": "l2", "lam": float("nan")}, r"lam must be a finite number >= 0; got nan"),
         ({"penalty": "l2", "lam": 1.0, "epochs": 0}, r"epochs must be an integer >= 1; got 0"),

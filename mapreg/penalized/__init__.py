@@ -14,6 +14,14 @@ from .constrained import (
     radius_from_lam,
     solve_constrained,
 )
+from .dropout import (
+    DropoutRidgeResult,
+    DropoutTrainResult,
+    dropout_expected_loss,
+    dropout_penalty_weights,
+    dropout_ridge,
+    train_dropout,
+)
 from .glm import GLMResult, glm_lam_max, glm_objective, penalized_glm
 from .linear import (
     PenalizedResult,
@@ -28,6 +36,12 @@ from .training import TrainResult, train_penalized
 
 __all__ = [
     "ConstrainedResult",
+    "DropoutRidgeResult",
+    "DropoutTrainResult",
+    "dropout_expected_loss",
+    "dropout_penalty_weights",
+    "dropout_ridge",
+    "train_dropout",
     "GLMResult",
     "PenalizedResult",
     "TrainResult",

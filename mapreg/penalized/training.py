@@ -14,6 +14,21 @@ d2l's mean loss, so that it reaches the canonical optimum
   around the lasso solution and does **not** produce exact zeros -- that is what it is here
   to show (the MAP engine and the lasso solver use soft-thresholding instead). It has no
   stopping test: ``converged`` is always False and ``status`` says ``"no_stopping_test"``.
+* ``"l1-prox"``: the proximal-gradient method (ISTA) on the same objective: a gradient step
+  on the smooth mean loss (1/n) sum_i 1/2 r_i^2 (``torch.optim.SGD``, no momentum), then
+  soft-thresholding of the weight, w <- sign(w) max(|w| - lr lam / n, 0), the exact
+  minimiser of (lam/n) ||w||_1 + ||w - v||^2 / (2 lr); the bias is not thresholded. Its
+  fixed points are exactly the lasso's KKT points, and its iterates have exact zeros. It
+  stops on the proximal-gradient residual G = (theta_k - theta_{k+1}) / lr, which is zero
+  exactly at the lasso optimum (see :func:`train_penalized`).
+
+Why the subgradient method never reaches a zero: if w_j != 0 the step moves w_j by
+lr |g_j + (lam/n) sign(w_j)| >= lr (lam/n - |g_j|), g = the smooth gradient. For a
+coordinate that is zero at the optimum theta* with slack s_j = lam/n - |g_j(theta*)| > 0,
+|g_j(theta)| <= |g_j(theta*)| + h_j ||theta - theta*|| (h_j the 2-norm of row j of the
+Hessian A'A/n), so two consecutive iterates cannot both lie within
+delta_j = lr s_j / (2 + lr h_j) of theta*: the iterates hover at distance ~ lr lam / n
+(:mod:`mapreg.training_plots` sums this over the zero set and shows it on numbers).
 
 The smooth part of the mean objective is quadratic in theta = (w, c) with Hessian
 H = A'A / n + (lam/n) diag(1, ..., 1, 0), A = [X, 1]. Its curvature range [mu, L] (mu over
@@ -27,7 +42,9 @@ heavy-ball momentum tuned to [mu, L] ~ sqrt(L/mu) ln(1/tol) = 800 (0.2-0.3 s on 
 from __future__ import annotations
 
 import math
+import operator
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import torch
@@ -45,7 +62,7 @@ from .._validation import (
 )
 from ..errors import report_nonconvergence
 
-_PENALTIES = ("l2", "l1")
+_PENALTIES = ("l2", "l1", "l1-prox")
 _HISTORY_POINTS = 200
 _MAX_DEFAULT_EPOCHS = 1_000_000
 
@@ -59,22 +76,24 @@ class TrainResult(FrozenResult):
     coef, intercept
         The trained weight (1-D tensor) and bias.
     penalty, lam
-        ``"l2"`` / ``"l1"`` and the canonical lambda.
+        ``"l2"`` / ``"l1"`` / ``"l1-prox"`` and the canonical lambda.
     weight_decay
-        The optimizer's weight_decay (lam / n for "l2", 0 for "l1").
+        The optimizer's weight_decay (lam / n for "l2", 0 for "l1" and "l1-prox").
     lr, momentum, epochs_run
         Step size, SGD momentum and number of full-batch steps taken.
     loss_history
         d2l's mean objective, sampled at up to 200 evenly spaced epochs, ending with the
         final one.
     grad_norm
-        Final max-abs (sub)gradient of the mean objective, weight decay included.
+        Final max-abs (sub)gradient of the mean objective, weight decay included ("l1-prox":
+        the max-abs proximal-gradient residual G of the last step).
     converged
-        "l2": ``grad_norm <= tol * T``, T the scale of the optimality condition's terms (see
-        :func:`train_penalized`). "l1": always False -- the subgradient method has no
-        stopping test.
+        "l2" and "l1-prox": ``grad_norm <= tol * T``, T the scale of the optimality
+        condition's terms (see :func:`train_penalized`). "l1": always False -- the
+        subgradient method has no stopping test.
     status
-        ``"converged"``; ``"max_epochs"`` ("l2" stopped by the epoch budget, with a warning);
+        ``"converged"``; ``"max_epochs"`` ("l2" or "l1-prox" stopped by the epoch budget,
+        with a warning);
         ``"diverged"`` (a non-finite iterate, or the objective grew with a step size above
         the stability limit; with a warning); ``"no_stopping_test"`` ("l1" ran its epochs:
         how far it ended from the lasso optimum is not measured -- compare with
@@ -84,6 +103,11 @@ class TrainResult(FrozenResult):
         directions the iterates move in (see the module docstring).
     wall_time
         Seconds.
+    watched
+        With ``watch`` given: the weights w_j, j in ``watch``, after every step taken, shape
+        (steps, len(watch)) (a copy per read; steps = epochs_run, or epochs_run - 1 when
+        "l2" stopped on its test before stepping); else None. ``watched_bias``: the bias
+        after every step, shape (steps,).
     """
 
     coef: torch.Tensor
@@ -100,6 +124,8 @@ class TrainResult(FrozenResult):
     momentum: float = 0.0
     status: str = "converged"
     curvature: tuple[float, float] = (math.nan, math.nan)
+    watched: torch.Tensor | None = None
+    watched_bias: torch.Tensor | None = None
 
 
 def curvature_range(X: torch.Tensor, wd: float) -> tuple[float, float]:
@@ -158,13 +184,16 @@ def train_penalized(
     strict: bool = False,
     init_scale: float = 0.0,
     seed: int = 2024,
+    watch: Sequence[int] | None = None,
 ) -> TrainResult:
     """Train ``nn.Linear`` with full-batch SGD on d2l's mean loss plus an L2 or L1 penalty.
 
     Objective (mean form, d2l's lambda_m = lam / n)::
 
-        l2:  (1/n) sum_i 1/2 (y_i - x_i.w - c)^2 + (lam/n) * 1/2 ||w||^2  (via weight_decay)
-        l1:  (1/n) sum_i 1/2 (y_i - x_i.w - c)^2 + (lam/n) * ||w||_1      (in the loss)
+        l2:       (1/n) sum_i 1/2 (y_i - x_i.w - c)^2 + (lam/n) * 1/2 ||w||^2  (weight_decay)
+        l1:       (1/n) sum_i 1/2 (y_i - x_i.w - c)^2 + (lam/n) * ||w||_1  (in the loss)
+        l1-prox:  the same objective; a gradient step on the smooth part, then
+                  soft-thresholding w at lr lam / n (the proximal step of the L1 term)
 
     whose minimiser is the canonical ridge / lasso optimum at ``lam``. Below, (mu, L) is the
     curvature range of the smooth part (:func:`curvature_range`) and kappa = L / mu.
@@ -172,13 +201,14 @@ def train_penalized(
     Parameters
     ----------
     X, y : array-like of shapes (n, d) and (n,)
-    penalty : {"l2", "l1"}
+    penalty : {"l2", "l1", "l1-prox"}
     lam : float
         Canonical lambda >= 0.
     epochs : int, optional
         Maximum full-batch steps. Default: run to convergence -- for "l2",
         2 ln(1/tol) / (-ln rho) + 100 with rho the rate of the chosen (lr, momentum) on the
-        quadratic (at most 10^6); 5000 for "l1".
+        quadratic (at most 10^6); 5000 for "l1"; 100000 for "l1-prox" (it stops earlier on
+        its residual: its rate depends on the support it identifies, unknown in advance).
     lr, momentum : float, optional
         ``torch.optim.SGD``'s step size and momentum (0 <= momentum < 1). With ``epochs``
         left at None for "l2" (run to convergence) and neither given, heavy-ball momentum
@@ -187,12 +217,17 @@ def train_penalized(
         reached in ~sqrt(kappa) ln(1/tol) instead of ~kappa ln(1/tol) epochs. Otherwise
         d2l's plain SGD: momentum 0 and lr = 1/L (for a given momentum m:
         lr = (1 + sqrt(m))^2 / L). The iteration is stable iff lr L < 2 (1 + momentum).
+        "l1-prox" is plain ISTA: momentum must be 0 (default lr = 1/L; its residual
+        ||G|| is non-increasing for lr <= 1/L).
     tol : float
         "l2" stops when max |grad| <= tol * T, with T the largest entry of the scale of the
         optimality condition's terms, (1/n) |A|'(|A theta| + |y|) + (lam/n) |(w, 0)|: the
         gradient relative to what cancels in it, independent of the starting point (a
         far-off init inflates the initial gradient, not T at a point near the optimum).
-        Float64 resolves T to ~n eps, far below the default 1e-10.
+        Float64 resolves T to ~n eps, far below the default 1e-10. "l1-prox" stops when
+        max |G| <= tol * T with G = (theta_k - theta_{k+1}) / lr the proximal-gradient
+        residual (zero iff theta_k satisfies the lasso's KKT conditions) and T the same
+        scale plus lam/n (the L1 term's pull); the returned point is theta_{k+1}.
     strict : bool
         Raise :class:`~mapreg.errors.ConvergenceError` instead of warning (non-convergence
         of "l2", divergence of either).
@@ -203,6 +238,9 @@ def train_penalized(
         bias starts at 0. The default 0 starts from w = 0. With lam = 0 and n < d, gradient
         descent never moves the part of the initial w orthogonal to the rows of X: that
         remnant is what makes d2l's unregularised run "overfit".
+    watch : sequence of int, optional
+        Weight indices to record after every epoch (``TrainResult.watched``): the
+        trajectories of single coordinates, e.g. those that are zero at the lasso optimum.
 
     Divergence (a step size above the stability limit, e.g. a user ``lr`` too large) is
     reported, never returned silently: training stops at the first non-finite objective,
@@ -223,7 +261,19 @@ def train_penalized(
         momentum = check_nonnegative("momentum", momentum)
         if momentum >= 1.0:
             raise ValueError(f"momentum must be a number in [0, 1); got {momentum!r}")
+        if penalty == "l1-prox" and momentum != 0.0:
+            raise ValueError(f"momentum must be 0 for penalty 'l1-prox' (plain proximal "
+                             f"gradient); got {momentum!r}")
     n, d = X.shape
+    watch_idx = None
+    if watch is not None:
+        try:
+            watch_idx = [operator.index(j) for j in watch]
+        except TypeError:
+            watch_idx = [-1]
+        bad = [j for j in watch_idx if not 0 <= j < d]
+        if bad or any(isinstance(j, bool) for j in watch):
+            raise ValueError(f"watch must be weight indices in [0, {d}); got {list(watch)!r}")
     wd = lam / n if penalty == "l2" else 0.0
     curv = curvature_range(X, wd)
     mu, L = curv
@@ -241,6 +291,8 @@ def train_penalized(
     if epochs is None:
         if penalty == "l1":
             epochs = 5_000
+        elif penalty == "l1-prox":
+            epochs = 100_000
         elif rho < 1.0:
             need = 2.0 * math.log(1.0 / tol) / -math.log(rho) + 100
             epochs = int(min(math.ceil(need), _MAX_DEFAULT_EPOCHS))
@@ -261,11 +313,17 @@ def train_penalized(
         momentum=momentum,
     )
     absX = X.abs()
+    prox = penalty == "l1-prox"
+    thresh = lr * lam / n
+    trace: list[torch.Tensor] = []
+    bias_trace: list[float] = []
 
     def term_scale(pred, w) -> float:
-        """T: the scale of the terms of (1/n) A'(A theta - y) + wd (w, 0) = 0."""
+        """T: the scale of the terms of (1/n) A'(A theta - y) + wd (w, 0) = 0 (plus the
+        L1 term's lam/n for "l1-prox")."""
         pa = pred.abs() + y.abs()
-        return max(float((absX.T @ pa / n + wd * w.abs()).max()), float(pa.mean()))
+        t = max(float((absX.T @ pa / n + wd * w.abs()).max()), float(pa.mean()))
+        return max(t, lam / n) if prox else t
 
     every = max(1, epochs // _HISTORY_POINTS)
     history: list[float] = []
@@ -283,13 +341,18 @@ def train_penalized(
         with torch.no_grad():
             w = net.weight[0]
             objective = float(loss) + 0.5 * wd * float(w @ w)
+            if prox:
+                objective += lam / n * float(w.abs().sum())
             if epoch % every == 0 or epoch == 1:
                 history.append(objective)
             if not math.isfinite(objective):
                 finite = False
                 break
-            gw = net.weight.grad[0] + wd * w
-            gnorm = max(float(gw.abs().max()), float(net.bias.grad.abs().max()))
+            if prox:
+                w_old, c_old = w.clone(), net.bias.detach().clone()
+            else:
+                gw = net.weight.grad[0] + wd * w
+                gnorm = max(float(gw.abs().max()), float(net.bias.grad.abs().max()))
             # T is refreshed when the test may pass (it changes slowly near the optimum)
             if penalty == "l2" and (epoch == 1 or gnorm <= tol * scale):
                 scale = term_scale(pred, w)
@@ -297,6 +360,21 @@ def train_penalized(
                     converged = True
                     break
         opt.step()
+        with torch.no_grad():
+            if prox:
+                v = net.weight[0]
+                v.copy_(torch.sign(v) * torch.clamp(v.abs() - thresh, min=0.0))
+                gnorm = max(float((w_old - v).abs().max()),
+                            float((c_old - net.bias).abs().max())) / lr
+                if epoch == 1 or gnorm <= tol * scale:
+                    scale = term_scale(pred, w_old)
+                    if gnorm <= tol * scale:
+                        converged = True
+            if watch_idx is not None:
+                trace.append(net.weight[0, watch_idx].clone())
+                bias_trace.append(float(net.bias[0]))
+        if converged:
+            break
     wall = time.perf_counter() - start
     if epoch % every != 0 and epoch != 1:  # always end the history with the final objective
         history.append(objective)
@@ -319,9 +397,11 @@ def train_penalized(
     else:
         status = "max_epochs"
         need = (f"; at its rate {rho:.6f} per epoch it needs about "
-                f"{2 * math.log(1 / tol) / -math.log(rho):.3g} epochs" if rho < 1 else "")
+                f"{2 * math.log(1 / tol) / -math.log(rho):.3g} epochs"
+                if rho < 1 and not prox else "")
+        what = "proximal-gradient residual" if prox else "gradient norm"
         report_nonconvergence(
-            f"d2l-style training did not converge in {epoch} epochs: gradient norm "
+            f"d2l-style training ({penalty}) did not converge in {epoch} epochs: {what} "
             f"{gnorm:.3e} > {tol:.1e} x {scale:.3e}, the scale of the optimality condition's "
             f"terms (lr = {lr:.4g}, momentum {momentum:.4g}, curvature range [{mu:.3g}, "
             f"{L:.3g}]){need}",
@@ -342,4 +422,7 @@ def train_penalized(
         momentum=momentum,
         status=status,
         curvature=curv,
+        watched=None if watch_idx is None else (
+            torch.stack(trace) if trace else torch.empty(0, len(watch_idx), dtype=X.dtype)),
+        watched_bias=None if watch_idx is None else torch.tensor(bias_trace, dtype=X.dtype),
     )
