@@ -332,8 +332,8 @@ def _scale_invariant(module: nn.Module | None) -> dict[int, str]:
             if a.bias is not None:
                 if isinstance(b, _MEAN_FREE):
                     out.setdefault(id(a.bias), f"no data term: the loss does not depend on "
-                                   f"this bias ({norm} subtracts the mean it adds): decay alone sets "
-                                   f"it (to 0), without decay it is undetermined")
+                                   f"this bias ({norm} subtracts the mean it adds): decay "
+                                   f"alone sets it (to 0), without decay it is undetermined")
                 else:  # layer / group norm: invariant to scaling (W, bias) together
                     out[id(a.bias)] = reason
     return out
@@ -393,7 +393,7 @@ def implied_prior(optimizer: torch.optim.Optimizer, loss: str = "mse", reduction
             out.append(_group_entry(g, plain, ctx))
         for reason, nms in reasons.items():
             out.append(_none_entry(g.index, tuple(nms), g.weight_decay, reason,
-                                   "loss(a W) = loss(W) for a > 0: <grad W, W> = 0"
+                                   "loss(a W) = loss(W), a > 0 (norm eps -> 0): <grad W, W> = 0"
                                    if reason.startswith("no prior") else
                                    "d loss / d bias = 0"))
     return ImpliedPrior(groups[0].optimizer if groups else type(optimizer).__name__, ctx.loss,
