@@ -58,7 +58,7 @@ from torch import nn
 from ._validation import check_choice, check_nonnegative, check_positive, check_positive_int
 from ._validation import check_scale as _check_scale
 from .conventions import from_canonical, to_canonical
-from .penalized.optimizers import LOSSES, REDUCTIONS, read_param_groups
+from .penalized.optimizers import LOSSES, REDUCTIONS, make_optimizer, read_param_groups
 
 #: loss -> (likelihood, conventions stem)
 _LOSS_LIKELIHOOD = {
@@ -486,5 +486,18 @@ def implied_prior_sgdw(weight_decay: float, *, momentum: float = 0.0, dampening:
     return ImpliedPrior("SGDW", ctx.loss, ctx.reduction, ctx.n, ctx.noise, (entry,))
 
 
-__all__ = ["GroupPrior", "ImpliedPrior", "implied_prior", "implied_prior_from_penalty",
-           "implied_prior_sgdw"]
+def implied_prior_for(optimizer: str, *, weight_decay: float, loss: str = "mse",
+                      reduction: str = "mean", n: int | None = None,
+                      noise_scale: float | None = None, **opt_kwargs: Any) -> ImpliedPrior:
+    """:func:`implied_prior` of the optimizer named ``optimizer`` ("sgd", "adam", "adamw",
+    "rmsprop", "adagrad") built with ``weight_decay`` and ``**opt_kwargs`` (momentum,
+    nesterov, decoupled_weight_decay, ...) on one float64 parameter -- what the CLI's
+    ``mapreg optim --optimizer adam --weight-decay 0.01 ...`` prints."""
+    wd = check_nonnegative("weight_decay", weight_decay)
+    p = torch.zeros(1, dtype=torch.float64, requires_grad=True)
+    opt = make_optimizer(optimizer, [p], weight_decay=wd, **opt_kwargs)
+    return implied_prior(opt, loss, reduction, n=n, noise_scale=noise_scale)
+
+
+__all__ = ["GroupPrior", "ImpliedPrior", "implied_prior", "implied_prior_for",
+           "implied_prior_from_penalty", "implied_prior_sgdw"]

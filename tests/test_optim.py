@@ -11,7 +11,12 @@ import torch
 from torch import nn
 
 from mapreg import Gaussian, Laplace, convert, make_likelihood, map_estimate, map_glm
-from mapreg.optim import implied_prior, implied_prior_from_penalty, implied_prior_sgdw
+from mapreg.optim import (
+    implied_prior,
+    implied_prior_for,
+    implied_prior_from_penalty,
+    implied_prior_sgdw,
+)
 from mapreg.penalized.optimizers import torch_loss
 
 DT = torch.float64
@@ -140,6 +145,12 @@ def test_cli_example_numbers():
     assert res.groups[0].sigma == pytest.approx(1 / math.sqrt(0.4), rel=1e-14)
     text = str(res)
     assert "Gaussian prior" in text and "| group |" in text and "1.58114" in text
+    flags = implied_prior_for("adam", weight_decay=0.01, loss="mse", reduction="mean", n=20,
+                              noise_scale=0.5)
+    assert flags.groups[0].sigma == res.groups[0].sigma
+    box = implied_prior_for("adam", weight_decay=0.01, decoupled_weight_decay=True,
+                            reduction="sum")
+    assert box.groups[0].radius == 100.0
 
 
 @pytest.mark.parametrize("make", [
