@@ -43,7 +43,13 @@ from .datasets import Dataset, d2l_weight_decay, default_dataset, load_dataset
 from .errors import ConvergenceError, ConvergenceWarning
 from .lagrange import LagrangePicture, lagrangian_picture, prior_from_radius, radius_from_prior
 from .lagrange_plots import plot_l1_vs_l2, plot_lagrangian, plot_path, plot_posterior
-from .optim import ImpliedPrior, implied_prior, implied_prior_from_penalty, implied_prior_sgdw
+from .optim import (
+    ImpliedPrior,
+    implied_prior,
+    implied_prior_for,
+    implied_prior_from_penalty,
+    implied_prior_sgdw,
+)
 from .penalized import (
     ConstrainedResult,
     GLMResult,
@@ -73,6 +79,7 @@ __all__ = [
     "audit",
     "constrained_linf",
     "implied_prior",
+    "implied_prior_for",
     "implied_prior_from_penalty",
     "implied_prior_sgdw",
     "penalized_glm",

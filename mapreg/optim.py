@@ -494,9 +494,10 @@ def implied_prior_for(optimizer: str, *, weight_decay: float, loss: str = "mse",
     nesterov, decoupled_weight_decay, ...) on one float64 parameter -- what the CLI's
     ``mapreg optim --optimizer adam --weight-decay 0.01 ...`` prints."""
     wd = check_nonnegative("weight_decay", weight_decay)
-    p = torch.zeros(1, dtype=torch.float64, requires_grad=True)
-    opt = make_optimizer(optimizer, [p], weight_decay=wd, **opt_kwargs)
-    return implied_prior(opt, loss, reduction, n=n, noise_scale=noise_scale)
+    holder = nn.Module()
+    holder.w = nn.Parameter(torch.zeros(1, dtype=torch.float64))
+    opt = make_optimizer(optimizer, [holder.w], weight_decay=wd, **opt_kwargs)
+    return implied_prior(opt, loss, reduction, n=n, noise_scale=noise_scale, module=holder)
 
 
 __all__ = ["GroupPrior", "ImpliedPrior", "implied_prior", "implied_prior_for",
