@@ -7,7 +7,8 @@ lam = sigma_eps^2 / b (canonical objective 1/2 ||y - Xw - c||^2 + lam P(w)).
 from an independent solver.
 """
 
-# The two independent sides ...
+# The two independent sides (bayes, penalized) and the bridges between them.
+from .audit import AuditResult, audit
 from .bayes import (
     LIKELIHOODS,
     PRIORS,
@@ -35,8 +36,6 @@ from .bayes import (
     maximize_evidence,
     neg_log_joint,
 )
-
-# ... and the bridges between them.
 from .compare import CompareResult, compare
 from .compare_glm import GLMCompareResult
 from .conventions import CONVENTIONS, all_conventions, convert
@@ -45,6 +44,13 @@ from .dropout import DropoutResult, dropout_as_prior, dropout_prior_sigma
 from .errors import ConvergenceError, ConvergenceWarning
 from .lagrange import LagrangePicture, lagrangian_picture, prior_from_radius, radius_from_prior
 from .lagrange_plots import plot_l1_vs_l2, plot_lagrangian, plot_path, plot_posterior
+from .optim import (
+    ImpliedPrior,
+    implied_prior,
+    implied_prior_for,
+    implied_prior_from_penalty,
+    implied_prior_sgdw,
+)
 from .penalized import (
     ConstrainedResult,
     DropoutRidgeResult,
@@ -55,6 +61,7 @@ from .penalized import (
     canonical_objective,
     constrained_l1,
     constrained_l2,
+    constrained_linf,
     dropout_penalty_weights,
     dropout_ridge,
     elastic_net,
@@ -79,6 +86,14 @@ from .training_plots import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "AuditResult",
+    "ImpliedPrior",
+    "audit",
+    "constrained_linf",
+    "implied_prior",
+    "implied_prior_for",
+    "implied_prior_from_penalty",
+    "implied_prior_sgdw",
     "penalized_glm",
     "glm_objective",
     "glm_lam_max",

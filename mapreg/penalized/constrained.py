@@ -60,7 +60,8 @@ class ConstrainedResult(FrozenResult):
     coef, intercept
         The minimiser (w, c).
     norm, radius
-        ``"l2"`` with radius theta (||w||^2 <= theta) or ``"l1"`` with radius t.
+        ``"l2"`` with radius theta (||w||^2 <= theta), ``"l1"`` with radius t or ``"linf"``
+        with radius R (||w||_inf <= R, :func:`constrained_linf`).
     multiplier
         The KKT multiplier mu >= 0 (exactly 0 when the constraint is inactive, including a
         radius equal to the least-squares norm up to rounding); equal to the canonical
@@ -388,3 +389,55 @@ def lam_from_radius(X, y, radius: float, norm: str) -> float:
     L1 norm of a least-squares solution), which corresponds to no penalty, i.e. a flat prior.
     """
     return solve_constrained(X, y, norm, radius).multiplier
+
+
+def constrained_linf(X, y, radius: float, *, tol: float = 1e-12,
+                     strict: bool = False) -> ConstrainedResult:
+    """minimise 1/2 ||y - Xw - c||^2 subject to ||w||_inf <= R (a box), intercept c free.
+
+    The point full-batch AdamW converges to on a convex loss with R = 1/weight_decay (Xie &
+    Li, ICML 2024). The data are centred (c then drops out), and the box-constrained least
+    squares problem is solved by scipy's bounded-variable least squares
+    (``scipy.optimize.lsq_linear(method="bvls")``, an active-set method that ends with an
+    exact least-squares solve on the free coordinates).
+
+    KKT: with g = -Xc'(yc - Xc w), g_j = 0 where |w_j| < R, and g_j sign(w_j) <= 0 where
+    |w_j| = R (the loss would decrease only by leaving the box). ``kkt_residual`` is the
+    largest violation, max_j of |g_j| (free) or max(0, g_j sign(w_j)) (at the bound), in the
+    units of X'r; ``converged`` is whether it is at most ``tol`` times the gradient's scale
+    ||Xc'yc||_inf plus the rounding of g, (n + d) eps ||Xc||_F (||yc|| + ||Xc||_F ||w||).
+    The multiplier of the constraint ||w||_inf <= R is mu = ||g||_1 (the l1 norm is the
+    dual of the l_inf norm; free coordinates contribute their residual only): the same
+    point solves 1/2 ||r||^2 + mu ||w||_inf. mu below the gradient's resolution is 0.
+    """
+    import numpy as np
+    from scipy.optimize import lsq_linear
+
+    X, y = check_data(X, y)
+    radius = check_positive("radius", radius)
+    tol = check_positive("tol", tol)
+    strict = check_bool("strict", strict)
+    start = time.perf_counter()
+    Xc, yc, xm, ym = centre(X, y)
+    d = X.shape[1]
+    sol = lsq_linear(Xc.numpy(), yc.numpy(), bounds=(-radius, radius), method="bvls",
+                     tol=tol, max_iter=max(100, 10 * d))
+    w = torch.as_tensor(np.clip(sol.x, -radius, radius), dtype=X.dtype)
+    r = yc - Xc @ w
+    g = -(Xc.T @ r)
+    at_bound = w.abs() == radius
+    viol = torch.where(at_bound, torch.clamp(g * torch.sign(w), min=0.0), g.abs())
+    kkt = float(viol.max())
+    scale = float((Xc.T @ yc).abs().max())
+    rounding = _grad_rounding(Xc, yc, w)
+    converged = kkt <= tol * scale + rounding
+    mu = float(g[at_bound].abs().sum()) if bool(at_bound.any()) else 0.0
+    if mu <= math.sqrt(d) * (tol * scale + rounding):
+        mu = 0.0
+    if not converged:
+        report_nonconvergence(
+            f"box-constrained least squares did not converge: KKT residual {kkt:.3e} > "
+            f"tol * ||Xc'yc||_inf + rounding = {tol * scale + rounding:.3e}", strict)
+    c = float(ym - xm @ w)
+    return ConstrainedResult(w, c, "linf", radius, mu, mu > 0, kkt, 0.5 * float(r @ r),
+                             int(sol.nit), converged, time.perf_counter() - start)
