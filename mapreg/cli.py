@@ -6,6 +6,8 @@ figure functions.
     mapreg lagrange --prior laplace --b 0.05 --out fig.png [--view posterior|l1-vs-l2]
     mapreg path --prior laplace --b 0.5 --out path.svg
     mapreg convert 8 --from canonical --to sklearn_lasso --prior laplace --n 20
+    mapreg optim --optimizer adam --weight-decay 0.01 --loss mse --reduction mean --n 20 \
+                 --sigma-eps 0.5     (what prior did my training assume?)
     mapreg --version
     python -m mapreg ...        (the same)
 
@@ -27,6 +29,7 @@ from contextlib import contextmanager
 from .conventions import ALIASES, CONVENTIONS, LIKELIHOOD_NAMES
 from .datasets import DATASETS
 from .errors import ConvergenceError, ConvergenceWarning
+from .penalized.optimizers import LOSSES, OPTIMIZERS, REDUCTIONS
 
 
 class _Parser(argparse.ArgumentParser):
@@ -149,6 +152,37 @@ def _parser() -> argparse.ArgumentParser:
     conv.add_argument("--noise", type=float, help="noise scale sigma_eps (prior scales, nll)")
     conv.add_argument("--sd-y", dest="sd_y", type=float, help="1/n standard deviation of y "
                       "(makes glmnet's ridge lambda exact)")
+
+    opt = sub.add_parser(
+        "optim",
+        help="what prior did my training assume? (a torch optimizer's weight decay, or a "
+        "penalty term in the loss)",
+        description="Print the prior whose MAP the training's fixed point is, for a torch "
+        "optimizer with weight_decay (coupled: a Gaussian prior; AdamW's decoupled decay: no "
+        "prior, a box ||w||_inf <= 1/weight_decay), decoupled SGD decay with momentum "
+        "(--optimizer sgdw) or an explicit --l1/--l2 term in the loss.",
+    )
+    opt.add_argument("--optimizer", default="sgd", choices=[*OPTIMIZERS, "sgdw"],
+                     help="torch optimizer (default sgd); sgdw: decoupled, lr-scaled SGD decay")
+    opt.add_argument("--weight-decay", dest="weight_decay", type=float, default=0.0,
+                     help="the optimizer's weight_decay (default 0)")
+    opt.add_argument("--l2", type=float, help="instead of weight decay: loss + L2/2 ||w||^2 "
+                     "(also Paddle's L2Decay(L2))")
+    opt.add_argument("--l1", type=float, help="instead of weight decay: loss + L1 ||w||_1")
+    opt.add_argument("--loss", default="mse", choices=list(LOSSES),
+                     help="the training loss (default mse: torch's MSELoss, r^2 not r^2/2)")
+    opt.add_argument("--reduction", default="mean", choices=list(REDUCTIONS),
+                     help="the loss's reduction (default mean: needs --n)")
+    opt.add_argument("--n", type=int, help="number of training samples (reduction mean)")
+    opt.add_argument("--sigma-eps", dest="sigma_eps", type=float,
+                     help="noise scale sigma_eps (mse: gives sigma in the weights' units)")
+    opt.add_argument("--momentum", type=float, help="SGD / RMSprop momentum")
+    opt.add_argument("--dampening", type=float, help="SGD dampening")
+    opt.add_argument("--nesterov", action="store_true", help="SGD with Nesterov momentum")
+    opt.add_argument("--decoupled", action="store_true",
+                     help="Adam(decoupled_weight_decay=True), i.e. AdamW")
+    opt.add_argument("--lr", type=float, help="learning rate (sgdw without lr scaling)")
+    opt.add_argument("--markdown", action="store_true", help="print the table as Markdown")
     return parser
 
 
@@ -239,6 +273,37 @@ def _run_convert(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run_optim(args: argparse.Namespace) -> int:
+    from .optim import implied_prior_for, implied_prior_from_penalty, implied_prior_sgdw
+
+    context = {"loss": args.loss, "reduction": args.reduction, "n": args.n,
+               "noise_scale": args.sigma_eps}
+    terms = [flag for flag in ("l1", "l2") if getattr(args, flag) is not None]
+    if len(terms) > 1 or (terms and args.weight_decay):
+        raise ValueError("give one of --weight-decay, --l1 and --l2; got "
+                         + ", ".join(f"--{t}" for t in terms + (["weight-decay"]
+                                                                  if args.weight_decay else [])))
+    if terms:
+        result = implied_prior_from_penalty(getattr(args, terms[0]), terms[0], **context)
+    elif args.optimizer == "sgdw":
+        extra = {k: v for k in ("momentum", "dampening", "lr")
+                 if (v := getattr(args, k)) is not None}
+        result = implied_prior_sgdw(args.weight_decay, lr_scaled=args.lr is None, **extra,
+                                    **context)
+    else:
+        extra = {k: v for k in ("momentum", "dampening") if (v := getattr(args, k)) is not None}
+        if args.nesterov:
+            extra["nesterov"] = True
+        if args.decoupled:
+            extra["decoupled_weight_decay"] = True
+        if args.lr is not None:
+            extra["lr"] = args.lr
+        result = implied_prior_for(args.optimizer, weight_decay=args.weight_decay, **extra,
+                                   **context)
+    print(result.table("markdown") if args.markdown else result)
+    return 0
+
+
 @contextmanager
 def _warnings_as_lines() -> Iterator[None]:
     """Collect the warnings raised inside and print each distinct one as one line on
@@ -262,7 +327,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``mapreg`` command; returns the exit code."""
     args = _parser().parse_args(argv)
     run = {"compare": _run_compare, "lagrange": _run_lagrange, "path": _run_path,
-           "convert": _run_convert}[args.command]
+           "convert": _run_convert, "optim": _run_optim}[args.command]
     try:
         with _warnings_as_lines():
             return run(args)

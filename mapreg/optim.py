@@ -157,7 +157,7 @@ class ImpliedPrior:
                          for r in [head, *rows])
 
     def __str__(self) -> str:
-        return "\n".join(g.sentence for g in self.groups) + "\n\n" + self.table()
+        return "\n".join(g.sentence for g in self.groups) + "\n\n" + self.table("plain")
 
 
 def _kind_text(g: GroupPrior) -> str:
@@ -201,10 +201,13 @@ class _Context:
         return ", ".join(parts)
 
 
-def _context(loss: str, reduction: str, n: Any, noise_scale: Any) -> _Context:
+def _context(loss: str, reduction: str, n: Any, noise_scale: Any,
+             need_n: bool = True) -> _Context:
+    """The loss, reduction, n and noise scale, checked (``need_n=False``: no group's prior
+    depends on n -- AdamW's box, flat groups -- so a mean loss may leave it out)."""
     loss = check_choice("loss", loss, LOSSES)
     reduction = check_choice("reduction", reduction, REDUCTIONS)
-    if n is None and reduction == "mean":
+    if n is None and reduction == "mean" and need_n:
         raise ValueError("n (the number of training samples, an integer >= 1) is required "
                          "for reduction 'mean': the mean loss is (1/n) times the sum")
     if n is not None:
@@ -377,8 +380,9 @@ def implied_prior(optimizer: torch.optim.Optimizer, loss: str = "mse", reduction
         One :class:`GroupPrior` per group (a group is split where ``module`` flags some of
         its parameters).
     """
-    ctx = _context(loss, reduction, n, noise_scale)
     groups = read_param_groups(optimizer)
+    ctx = _context(loss, reduction, n, noise_scale,
+                   need_n=any(g.decay == "coupled" for g in groups))
     names = _names(module)
     flagged = _scale_invariant(module)
     out: list[GroupPrior] = []

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import re
 import shlex
 import subprocess
 import sys
@@ -261,3 +262,49 @@ def test_compare_glm_likelihoods_from_the_shell(capsys, tmp_path):
     assert main(["convert", "0.5", "--from", "sklearn_logistic", "--to", "b", "--prior",
                  "laplace", "--likelihood", "bernoulli"]) == 0
     assert float(capsys.readouterr().out) == pytest.approx(0.5)
+
+
+# ----------------------------------------------------------------------------- mapreg optim
+
+
+@pytest.mark.parametrize("argv, expected", [
+    # MSELoss(mean) + coupled wd: 1/sigma^2 = n wd / (2 sigma_eps^2) = 20 * 0.01 / 0.5 = 0.4
+    ("--optimizer adam --weight-decay 0.01 --loss mse --reduction mean --n 20 --sigma-eps 0.5",
+     ["Gaussian prior", "sigma = 1.58114", "canonical lam = 0.1"]),
+    # decoupled decay: a box, whatever n (no --n needed for a mean loss)
+    ("--optimizer adamw --weight-decay 0.01", ["no prior", "R = 100"]),
+    ("--optimizer adam --decoupled --weight-decay 0.5", ["no prior", "R = 2"]),
+    # BCE(sum) + coupled wd: 1/sigma^2 = wd
+    ("--optimizer sgd --momentum 0.9 --nesterov --weight-decay 0.04 --loss bce_with_logits "
+     "--reduction sum", ["Gaussian prior", "sigma = 5 "]),
+    # SGDW-style, momentum 0.9: precision wd (1 - mu) = 0.001
+    ("--optimizer sgdw --weight-decay 0.01 --momentum 0.9 --loss bce_with_logits "
+     "--reduction sum", ["sigma = 31.6228"]),
+    # loss + coeff ||w||_1 on a mean BCE: 1/b = n coeff
+    ("--l1 0.1 --loss bce_with_logits --n 100", ["Laplace(0, b) prior with b = 0.1"]),
+    ("--optimizer sgd", ["flat prior"]),
+])
+def test_optim_prints_the_implied_prior(argv, expected, capsys):
+    assert main(["optim", *shlex.split(argv)]) == 0
+    out = capsys.readouterr().out
+    for text in expected:
+        assert text in out, (text, out)
+
+
+@pytest.mark.parametrize("argv, message", [
+    ("--optimizer adam --weight-decay 0.01", "n .* is required for reduction 'mean'"),
+    ("--l1 1 --l2 2", "give one of --weight-decay, --l1 and --l2"),
+    ("--optimizer adam --weight-decay -1 --n 5", "weight_decay"),
+    ("--optimizer sgd --weight-decay 0.1 --loss bce_with_logits --n 5 --sigma-eps 1",
+     "noise_scale"),
+])
+def test_optim_bad_input_is_one_line(argv, message, capsys):
+    assert main(["optim", *shlex.split(argv)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("mapreg: error:") and "\n" not in err
+    assert re.search(message, err), err
+
+
+def test_optim_markdown_table(capsys):
+    assert main(["optim", "--optimizer", "adamw", "--weight-decay", "1", "--markdown"]) == 0
+    assert capsys.readouterr().out.startswith("| group | parameters | prior |")

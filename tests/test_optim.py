@@ -144,7 +144,7 @@ def test_cli_example_numbers():
                         noise_scale=0.5)
     assert res.groups[0].sigma == pytest.approx(1 / math.sqrt(0.4), rel=1e-14)
     text = str(res)
-    assert "Gaussian prior" in text and "| group |" in text and "1.58114" in text
+    assert "Gaussian prior" in text and "group  parameters" in text and "1.58114" in text
     flags = implied_prior_for("adam", weight_decay=0.01, loss="mse", reduction="mean", n=20,
                               noise_scale=0.5)
     assert flags.groups[0].sigma == res.groups[0].sigma
