@@ -42,8 +42,21 @@ from .conventions import CONVENTIONS, all_conventions, convert
 from .datasets import Dataset, d2l_weight_decay, default_dataset, load_dataset
 from .dropout import DropoutResult, dropout_as_prior, dropout_prior_sigma
 from .errors import ConvergenceError, ConvergenceWarning
-from .lagrange import LagrangePicture, lagrangian_picture, prior_from_radius, radius_from_prior
-from .lagrange_plots import plot_l1_vs_l2, plot_lagrangian, plot_path, plot_posterior
+from .lagrange import (
+    BoxPicture,
+    LagrangePicture,
+    box_picture,
+    lagrangian_picture,
+    prior_from_radius,
+    radius_from_prior,
+)
+from .lagrange_plots import (
+    plot_balls,
+    plot_l1_vs_l2,
+    plot_lagrangian,
+    plot_path,
+    plot_posterior,
+)
 from .optim import (
     ImpliedPrior,
     implied_prior,
@@ -86,6 +99,9 @@ from .training_plots import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "BoxPicture",
+    "box_picture",
+    "plot_balls",
     "AuditResult",
     "ImpliedPrior",
     "audit",

@@ -3,7 +3,7 @@ figure functions.
 
     mapreg compare --prior laplace --b 0.5 [--noise 2] [--dataset d2l] [--convention NAME]
                    [--plot FILE.png] [--json] [--train] [--strict]
-    mapreg lagrange --prior laplace --b 0.05 --out fig.png [--view posterior|l1-vs-l2]
+    mapreg lagrange --prior laplace --b 0.05 --out fig.png [--view posterior|l1-vs-l2|balls]
     mapreg path --prior laplace --b 0.5 --out path.svg
     mapreg convert 8 --from canonical --to sklearn_lasso --prior laplace --n 20
     mapreg optim --optimizer adam --weight-decay 0.01 --loss mse --reduction mean --n 20 \
@@ -117,9 +117,14 @@ def _parser() -> argparse.ArgumentParser:
         "two-feature data. The file format follows the extension of --out.",
     )
     _prior_args(lag, required=False, choices=BALL_CHOICES)
-    lag.add_argument("--view", default="lagrange", choices=["lagrange", "posterior", "l1-vs-l2"],
-                     help="l1-vs-l2 draws both priors (needs no --prior; uses --sigma and --b, "
+    lag.add_argument("--view", default="lagrange",
+                     choices=["lagrange", "posterior", "l1-vs-l2", "balls"],
+                     help="balls adds AdamW's l_inf box (--weight-decay) to l1-vs-l2; "
+                     "l1-vs-l2 draws both priors (needs no --prior; uses --sigma and --b, "
                      "default 0.5 / 0.05)")
+    lag.add_argument("--weight-decay", dest="weight_decay", type=float,
+                     help="AdamW's weight_decay for --view balls (the box radius is "
+                     "1/weight_decay; default: a box that binds)")
     lag.add_argument("--out", required=True, metavar="FILE", help="png, svg, pdf, ...")
 
     path = sub.add_parser(
@@ -237,13 +242,18 @@ def _run_compare(args: argparse.Namespace) -> int:
 
 
 def _run_lagrange(args: argparse.Namespace) -> int:
-    from .lagrange_plots import plot_l1_vs_l2, plot_lagrangian, plot_posterior
+    from .lagrange_plots import plot_balls, plot_l1_vs_l2, plot_lagrangian, plot_posterior
     from .plotting import check_figure_path
 
     check_figure_path("--out", args.out)
-    if args.view == "l1-vs-l2":
-        fig = plot_l1_vs_l2(sigma=args.sigma if args.sigma is not None else 0.5,
-                            b=args.b if args.b is not None else 0.05, noise=args.noise)
+    if args.weight_decay is not None and args.view != "balls":
+        raise ValueError(f"--weight-decay is for --view balls (AdamW's box); got --view "
+                         f"{args.view}")
+    if args.view in ("l1-vs-l2", "balls"):
+        scales = {"sigma": args.sigma if args.sigma is not None else 0.5,
+                  "b": args.b if args.b is not None else 0.05, "noise": args.noise}
+        fig = (plot_l1_vs_l2(**scales) if args.view == "l1-vs-l2"
+               else plot_balls(weight_decay=args.weight_decay, **scales))
     else:
         if args.prior is None:
             raise ValueError(f"--prior (gaussian or laplace) is required for --view {args.view}")

@@ -9,6 +9,9 @@ For a prior (Gaussian sigma / Laplace b) and noise sigma_eps, with lam = sigma_e
 * the unconstrained least-squares point and the path w*(lam') for lam' from ~0 to lam_max,
 
 all as numbers in a frozen :class:`LagrangePicture`; :mod:`mapreg.lagrange_plots` draws them.
+:func:`box_picture` does the same for AdamW's decoupled weight decay, which is no prior: the
+l_inf box ||w||_inf <= 1/weight_decay that full-batch AdamW converges to the least-squares
+point inside (:class:`BoxPicture`).
 The intercept is unpenalized and profiled out: for each w, c(w) = mean(y) - mean(X) . w, so
 the loss drawn over the (w1, w2) plane is L(w) = 1/2 ||yc - Xc w||^2 (centred data).
 """
@@ -21,11 +24,16 @@ import numpy as np
 import torch
 
 from ._results import FrozenResult
-from ._validation import check_choice, check_positive_int
+from ._validation import check_bool, check_choice, check_positive, check_positive_int
 from .bayes.map import map_estimate
 from .bayes.priors import PRIORS, Prior, make_prior
 from .datasets import resolve_data
-from .penalized.constrained import lam_from_radius, radius_from_lam, solve_constrained
+from .penalized.constrained import (
+    constrained_linf,
+    lam_from_radius,
+    radius_from_lam,
+    solve_constrained,
+)
 from .penalized.linear import lasso_lam_max, ridge, solve_penalized
 
 _NORM = {"gaussian": "l2", "laplace": "l1"}
@@ -169,3 +177,82 @@ def prior_from_radius(X, y, radius: float, prior: str, noise: float):
             f"so lambda = 0 and the matching {prior} prior has infinite scale (a flat prior)"
         )
     return PRIORS[prior].from_lam(lam, noise)
+
+
+# ------------------------------------------------------ AdamW: the l_inf box (no prior)
+
+
+@dataclass(frozen=True, eq=False)
+class BoxPicture(FrozenResult):
+    """The numbers of the l_inf box picture (frozen): AdamW with ``weight_decay`` wd.
+
+    Attributes
+    ----------
+    weight_decay, radius
+        wd and the box radius R = 1/wd.
+    optimum
+        argmin 1/2 ||y - Xw - c||^2 s.t. ||w||_inf <= R (:func:`constrained_linf`), the
+        point full-batch AdamW converges to (Xie & Li, ICML 2024); (2,) array.
+    multiplier
+        Its KKT multiplier mu = ||g||_1 (the same point minimises 1/2 ||r||^2 + mu ||w||_inf).
+    adamw
+        The point ``torch.optim.AdamW(weight_decay=wd)`` reached, trained full batch on
+        MSELoss(sum) to a relative stationarity of 1e-6 (None with ``train=False``).
+    coupled_lam, coupled
+        What "weight decay" suggests: Adam with *coupled* weight_decay = wd on the same loss
+        is ridge with canonical lam = wd / 2 (:func:`mapreg.implied_prior_for`), and its
+        optimum -- where AdamW does not go.
+    ols
+        The least-squares point.
+    """
+
+    weight_decay: float
+    radius: float
+    optimum: np.ndarray
+    multiplier: float
+    adamw: np.ndarray | None
+    coupled_lam: float
+    coupled: np.ndarray
+    ols: np.ndarray
+    X: torch.Tensor = field(repr=False)
+    y: torch.Tensor = field(repr=False)
+
+    def loss(self, W: np.ndarray) -> np.ndarray:
+        """L(w) = 1/2 ||yc - Xc w||^2 at points W of shape (..., 2) (intercept profiled out)."""
+        Xc = (self.X - self.X.mean(0)).numpy()
+        yc = (self.y - self.y.mean()).numpy()
+        G, h, k = Xc.T @ Xc, Xc.T @ yc, 0.5 * float(yc @ yc)
+        return 0.5 * np.einsum("...i,ij,...j->...", W, G, W) - W @ h + k
+
+
+def box_picture(weight_decay: float | None = None, *, X=None, y=None,
+                dataset: str | None = None, train: bool = True) -> BoxPicture:
+    """The l_inf box picture of AdamW's decoupled weight decay on a two-feature problem.
+
+    ``weight_decay`` defaults to 2 / ||w_LS||_inf (a box of half the least-squares point's
+    largest coordinate, so it binds). See :class:`BoxPicture` for what is computed; with
+    ``train=True`` AdamW itself is run (lr 0.05, betas (0.9, 0.99), a few seconds at most).
+    """
+    from .optim import implied_prior_for
+    from .penalized.optimizers import train_full_batch
+
+    X, y, _ = two_feature_data(X, y, 1.0, dataset)
+    ols = ridge(X, y, 0.0).coef.numpy()
+    if weight_decay is None:
+        top = float(np.abs(ols).max())
+        if top == 0.0:
+            raise ValueError("the least-squares point is 0: no box binds; pass weight_decay")
+        weight_decay = 2.0 / top
+    wd = check_positive("weight_decay", weight_decay)
+    radius = 1.0 / wd
+    box = constrained_linf(X, y, radius)
+    adamw = None
+    if check_bool("train", train):
+        run = train_full_batch(X, y, "adamw", loss="mse", reduction="sum", weight_decay=wd,
+                               lr=0.05, betas=(0.9, 0.99), tol=1e-6)
+        adamw = run.coef.numpy().reshape(-1)
+    lam = implied_prior_for("adam", weight_decay=wd, loss="mse", reduction="sum").groups[0].lam
+    coupled = ridge(X, y, lam).coef.numpy()
+    return BoxPicture(weight_decay=wd, radius=radius, optimum=box.coef.numpy(),
+                      multiplier=box.multiplier, adamw=adamw, coupled_lam=lam, coupled=coupled,
+                      ols=ols, X=X, y=y)

@@ -13,7 +13,7 @@ import torch
 
 from ._validation import check_choice
 from .bayes.priors import Prior, make_prior
-from .lagrange import LagrangePicture, ball_prior, lagrangian_picture
+from .lagrange import BoxPicture, LagrangePicture, ball_prior, box_picture, lagrangian_picture
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -225,6 +225,112 @@ def plot_l1_vs_l2(
     for ax, lax, pic in zip(axes, legends, pics, strict=True):
         draw_lagrangian(pic, ax=ax, legend_ax=lax, extent=(mid - half, mid + half))
     fig.suptitle("The same loss, two priors: the L1 tangency sits on a corner (an exact zero)",
+                 fontsize=12)
+    return fig
+
+
+def _box_extent(pic: BoxPicture, pad: float = 0.35):
+    """A square window (lo, hi) holding the box, least squares and the points."""
+    pts = [pic.ols, pic.optimum, pic.coupled, np.full(2, pic.radius), np.full(2, -pic.radius)]
+    if pic.adamw is not None:
+        pts.append(pic.adamw)
+    pts = np.vstack(pts)
+    lo, hi = pts.min(0), pts.max(0)
+    half = 0.5 * float((hi - lo).max()) * (1 + pad)
+    mid = 0.5 * (lo + hi)
+    return mid - half, mid + half
+
+
+def draw_box(
+    pic: BoxPicture,
+    ax: Axes | None = None,
+    legend_ax=None,
+    *,
+    extent: tuple[np.ndarray, np.ndarray] | None = None,
+) -> Axes:
+    """Draw AdamW's l_inf box picture into ``ax``; returns the Axes.
+
+    Loss contours L(w) = 1/2 ||yc - Xc w||^2 (the bold one through the box optimum), the box
+    ||w||_inf <= 1/weight_decay, the box-constrained least-squares point (computed by
+    :func:`~mapreg.penalized.constrained.constrained_linf`), the point AdamW reached, and the
+    ridge point of *coupled* decay with the same weight_decay (where AdamW does not go).
+    Artists carry ``gid`` tags: "boundary", "tangency", "adamw", "coupled", "ols".
+    """
+    if ax is None:
+        _, (ax,), (legend_ax,) = _with_legend_row((6.7, 7.0))
+    lo, hi = _box_extent(pic) if extent is None else extent
+    g1, g2 = np.linspace(lo[0], hi[0], 241), np.linspace(lo[1], hi[1], 241)
+    G1, G2 = np.meshgrid(g1, g2)
+    L = pic.loss(np.stack([G1, G2], -1))
+    ax.contour(G1, G2, L, levels=_spread_levels(L, 8), colors="tab:blue", linewidths=0.8,
+               alpha=0.6, linestyles="solid")
+    ax.contour(G1, G2, L, levels=[float(pic.loss(pic.optimum))], colors="tab:blue",
+               linewidths=2.0, linestyles="solid")
+    R = pic.radius
+    bnd = np.array([[R, R], [-R, R], [-R, -R], [R, -R], [R, R]])
+    ax.fill(bnd[:, 0], bnd[:, 1], color="tab:orange", alpha=0.18, zorder=1)
+    ax.plot(bnd[:, 0], bnd[:, 1], color="tab:orange", linewidth=2,
+            label=r"box $\|w\|_\infty \leq R = 1/\mathrm{wd}$", gid="boundary")
+    ax.plot(*pic.ols, "kx", markersize=9, mew=2, label="least squares (unconstrained)",
+            gid="ols")
+    ax.plot(*pic.coupled, marker="D", color="tab:green", markersize=8, linestyle="none",
+            label=f"Adam, coupled decay: ridge, $\\lambda$ = {pic.coupled_lam:.4g}",
+            gid="coupled", zorder=4)
+    ax.plot(*pic.optimum, marker="*", color="tab:red", markersize=17, linestyle="none",
+            label="box optimum (least squares in the box)", gid="tangency", zorder=5)
+    if pic.adamw is not None:
+        ax.plot(*pic.adamw, marker="o", mfc="none", mec="black", markersize=13, mew=1.5,
+                linestyle="none", label="AdamW, trained full batch", gid="adamw", zorder=6)
+    ax.plot([], [], color="tab:blue", linewidth=2, label="loss contour through the optimum")
+    ax.axhline(0, color="0.6", linewidth=0.6, zorder=0)
+    ax.axvline(0, color="0.6", linewidth=0.6, zorder=0)
+    ax.set_xlim(g1[0], g1[-1])
+    ax.set_ylim(g2[0], g2[-1])
+    ax.set_aspect("equal")
+    ax.set_xlabel("$w_1$")
+    ax.set_ylabel("$w_2$")
+    ax.set_title("$L_\\infty$ box (AdamW's decoupled decay):\nno prior, a constraint",
+                 fontsize=11)
+    text = (f"weight_decay = {pic.weight_decay:.4g}, R = 1/wd = {R:.4g}\n"
+            f"KKT multiplier $\\mu$ = {pic.multiplier:.6g}\n"
+            f"box optimum = ({pic.optimum[0]:.4g}, {pic.optimum[1]:.4g})")
+    if pic.adamw is not None:
+        text += f"\nAdamW = ({pic.adamw[0]:.4g}, {pic.adamw[1]:.4g})"
+    ax.text(0.02, 0.98, text, transform=ax.transAxes, va="top", ha="left", fontsize=8.5,
+            bbox={"boxstyle": "round", "facecolor": "white", "alpha": 0.85, "edgecolor": "0.7"})
+    _legend(ax, legend_ax)
+    return ax
+
+
+def plot_balls(
+    *,
+    sigma: float = 0.5,
+    b: float = 0.05,
+    weight_decay: float | None = None,
+    X=None,
+    y=None,
+    noise: float | None = None,
+    dataset: str | None = None,
+    train: bool = True,
+) -> Figure:
+    """Three panels on one loss: the L2 disk (Gaussian prior ``sigma``), the L1 diamond
+    (Laplace prior ``b``) and AdamW's l_inf box (``weight_decay``; default 2/||w_LS||_inf,
+    see :func:`mapreg.lagrange.box_picture`) -- two priors and one constraint that is no
+    prior. Returns the Figure."""
+    pics = [lagrangian_picture("gaussian", sigma=sigma, X=X, y=y, noise=noise, dataset=dataset),
+            lagrangian_picture("laplace", b=b, X=X, y=y, noise=noise, dataset=dataset)]
+    box = box_picture(weight_decay, X=X, y=y, dataset=dataset, train=train)
+    boxes = [_extent(pic) for pic in pics] + [_box_extent(box)]
+    lo = np.min([bx[0] for bx in boxes], 0)
+    hi = np.max([bx[1] for bx in boxes], 0)
+    half = 0.5 * float((hi - lo).max())
+    mid = 0.5 * (lo + hi)
+    window = (mid - half, mid + half)
+    fig, axes, legends = _with_legend_row((18.0, 7.4), ncols=3)
+    for ax, lax, pic in zip(axes[:2], legends[:2], pics, strict=True):
+        draw_lagrangian(pic, ax=ax, legend_ax=lax, extent=window)
+    draw_box(box, ax=axes[2], legend_ax=legends[2], extent=window)
+    fig.suptitle("The same loss: L2 disk and L1 diamond are priors; AdamW's box is not",
                  fontsize=12)
     return fig
 

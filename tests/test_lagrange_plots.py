@@ -219,3 +219,75 @@ def test_cli_figure_errors_exit_2(tmp_path, capsys):
     assert "every coefficient is 0" in capsys.readouterr().err
     assert main(["path", "--prior", "laplace", "--out", str(tmp_path / "f.xyz")]) == 2
     assert "not supported" in capsys.readouterr().err
+
+
+# ----------------------------------------------- AdamW's l_inf box: a constraint, no prior
+
+
+def _box_reference(X, y, radius):
+    """Independent reference: L-BFGS-B with bounds on the formula 1/2 ||y - Xw - c||^2 in
+    (w, c), the intercept free -- no centring, no bvls."""
+    from scipy.optimize import minimize
+
+    X, y = np.asarray(X), np.asarray(y)
+    A = np.c_[X, np.ones(len(y))]
+
+    def f(t):
+        r = y - A @ t
+        return 0.5 * r @ r, -(A.T @ r)
+
+    d = X.shape[1]
+    bounds = [(-radius, radius)] * d + [(None, None)]
+    sol = minimize(f, np.zeros(d + 1), jac=True, method="L-BFGS-B", bounds=bounds,
+                   options={"ftol": 1e-15, "gtol": 1e-12, "maxiter": 10_000})
+    return sol.x[:d]
+
+
+def test_box_picture_numbers_against_an_independent_solver_and_adamw():
+    pic = mapreg.box_picture()  # default: a binding box, AdamW trained
+    ref = _box_reference(pic.X, pic.y, pic.radius)
+    assert np.abs(pic.optimum - ref).max() <= 1e-6 * max(1.0, np.abs(ref).max())
+    assert np.abs(pic.optimum).max() == pytest.approx(pic.radius, rel=1e-12)  # it binds
+    assert pic.multiplier > 0
+    # AdamW lands in the box, on its optimum (stationarity 1e-6 relative), ...
+    assert np.abs(pic.adamw - pic.optimum).max() <= 1e-4 * pic.radius
+    # ... not on the ridge point of coupled decay with the same weight_decay
+    assert np.abs(pic.coupled - pic.optimum).max() > 0.1 * pic.radius
+    # coupled Adam on MSELoss(sum): 2 X'(Xw - y) + wd w = 0, i.e. canonical lam = wd / 2
+    assert pic.coupled_lam == pytest.approx(pic.weight_decay / 2, rel=1e-14)
+
+
+def test_a_box_that_does_not_bind_gives_least_squares():
+    pic = mapreg.box_picture(1e-3, train=False)  # R = 1000
+    assert pic.adamw is None and pic.multiplier == 0.0
+    assert np.allclose(pic.optimum, pic.ols, rtol=1e-9, atol=1e-12)
+
+
+def test_balls_figure_has_the_disk_the_diamond_and_the_box_on_one_window():
+    fig = mapreg.plot_balls(weight_decay=1.0, train=False)
+    axes = [ax for ax in fig.axes if ax.get_lines()]
+    assert len(axes) == 3
+    box = _by_gid(axes[2], "boundary")
+    assert np.allclose(np.abs(box).max(1), 1.0)  # the box ||w||_inf = 1 / weight_decay
+    pic = mapreg.box_picture(1.0, train=False)
+    assert np.allclose(_by_gid(axes[2], "tangency")[0], pic.optimum, atol=1e-12)
+    assert axes[2].get_xlabel() == "$w_1$" and axes[2].get_ylabel() == "$w_2$"
+    assert {ax.get_xlim() for ax in axes} == {axes[0].get_xlim()}
+
+
+@pytest.mark.parametrize("call, match", [
+    (lambda: mapreg.box_picture(-1.0), "weight_decay must be a positive finite number"),
+    (lambda: mapreg.box_picture(1.0, X=np.ones((5, 3)), y=np.ones(5)), "exactly two features"),
+])
+def test_box_picture_bad_input(call, match):
+    with pytest.raises(ValueError, match=match):
+        call()
+
+
+def test_cli_draws_the_balls(tmp_path, capsys):
+    out = tmp_path / "balls.png"
+    assert main(["lagrange", "--view", "balls", "--weight-decay", "1", "--out", str(out)]) == 0
+    assert out.stat().st_size > 0
+    assert main(["lagrange", "--view", "lagrange", "--prior", "laplace", "--weight-decay", "1",
+                 "--out", str(out)]) == 2
+    assert "--weight-decay is for --view balls" in capsys.readouterr().err
