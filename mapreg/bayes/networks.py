@@ -157,3 +157,16 @@ def lift_network(module: nn.Module, priors: Mapping[str, tuple[str, float]], *,
             flat = dist.ImproperUniform(constraints.real, batch_shape=(), event_shape=shape)
             setattr(owner, attr, PyroSample(flat))
     return NetworkModel(net, checked, likelihood, noise)
+
+
+def network_log_joint_grad(model: NetworkModel, X: torch.Tensor, y: torch.Tensor,
+                           values: Mapping[str, torch.Tensor]
+                           ) -> tuple[float, dict[str, torch.Tensor]]:
+    """(-log p(y, theta), {site: d(-log p)/d theta}) at ``values``, from Pyro's trace of the
+    model conditioned on them (every site's log prob summed, the flat biases' 0 included)."""
+    leaves = {k: torch.as_tensor(v, dtype=DTYPE).detach().clone().requires_grad_(True)
+              for k, v in values.items()}
+    tr = pyro.poutine.trace(pyro.poutine.condition(model, data=leaves)).get_trace(X, y)
+    nlp = -tr.log_prob_sum()
+    grads = torch.autograd.grad(nlp, list(leaves.values()))
+    return float(nlp.detach()), {k: g.detach() for k, g in zip(leaves, grads, strict=True)}

@@ -62,16 +62,16 @@ _ACTIVATIONS = {"tanh": nn.Tanh, "relu": nn.ReLU, "sigmoid": nn.Sigmoid}
 
 def mlp(d: int, hidden: int, *, activation: str = "tanh", seed: int = 0) -> nn.Sequential:
     """``nn.Sequential(Linear(d, hidden), activation, Linear(hidden, 1))`` in float64,
-    initialised by torch's default (Kaiming-uniform) rule from ``torch.manual_seed``-free
-    generator state ``seed``. Parameters: "0.weight" (hidden, d), "0.bias", "2.weight"
+    initialised by torch's default (Kaiming-uniform) rule in float64 from
+    ``torch.manual_seed(seed)`` (in a forked RNG state: the caller's is left as it was). Parameters: "0.weight" (hidden, d), "0.bias", "2.weight"
     (1, hidden), "2.bias"."""
     d = check_positive_int("d", d)
     hidden = check_positive_int("hidden", hidden)
     act = check_choice("activation", activation, tuple(_ACTIVATIONS))
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(int(seed))
-        net = nn.Sequential(nn.Linear(d, hidden), _ACTIVATIONS[act](), nn.Linear(hidden, 1))
-    return net.to(DTYPE)
+        return nn.Sequential(nn.Linear(d, hidden, dtype=DTYPE), _ACTIVATIONS[act](),
+                             nn.Linear(hidden, 1, dtype=DTYPE))
 
 
 def _check_decay(module: nn.Module, decay: Mapping) -> dict[str, tuple[str, float]]:
@@ -162,7 +162,8 @@ def _newton_polish(module, X, y, loss, decay, tol, residual, max_steps=20):
     params = dict(module.named_parameters())
 
     def unflat(v):
-        return {n: t.reshape(s) for n, t, s in zip(names, torch.split(v, sizes), shapes)}
+        return {n: t.reshape(s) for n, t, s in zip(names, torch.split(v, sizes), shapes,
+                                                       strict=True)}
 
     def J(v):
         ps = unflat(v)

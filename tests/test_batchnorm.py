@@ -1,0 +1,108 @@
+"""Batch norm breaks the MAP reading (issue 10, item 6): weights feeding a BatchNorm layer
+have a scale-invariant loss, <grad_W L, W> = 0, the penalized objective has no minimizer,
+and SGD's weight norm follows ||W'||^2 = (1 - eta lam)^2 ||W||^2 + eta^2 ||g||^2."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from mapreg.penalized.batchnorm import (
+    scale_invariance_check,
+    scale_invariant_parameters,
+    sgd_norm_recursion,
+)
+
+# torch refuses eps = 0 in training; 1e-300 is absorbed by any batch variance > 1e-284,
+# so the layer is exactly BN without eps in float64 (except at W = 0, where it avoids 0/0)
+EXACT = 1e-300
+
+
+def _net(eps: float, seed: int = 0) -> nn.Sequential:
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return nn.Sequential(nn.Linear(5, 8, dtype=torch.float64),
+                             nn.BatchNorm1d(8, eps=eps, dtype=torch.float64), nn.Tanh(),
+                             nn.Linear(8, 1, dtype=torch.float64))
+
+
+def _data(n: int = 40):
+    g = torch.Generator().manual_seed(1)
+    return (torch.randn(n, 5, dtype=torch.float64, generator=g),
+            torch.randn(n, dtype=torch.float64, generator=g))
+
+
+def _loss(out, y):
+    return 0.5 * ((out.squeeze(-1) - y) ** 2).mean()
+
+
+def test_which_parameters_are_scale_invariant():
+    net = nn.Sequential(nn.Linear(5, 8), nn.BatchNorm1d(8), nn.ReLU(),
+                        nn.Sequential(nn.Conv1d(1, 2, 3, bias=False), nn.BatchNorm1d(2)),
+                        nn.Linear(8, 8), nn.LayerNorm(8), nn.Linear(8, 1))
+    assert scale_invariant_parameters(net) == ["0.weight", "0.bias", "4.weight", "4.bias",
+                                               "3.0.weight"]
+    assert scale_invariant_parameters(nn.Sequential(nn.Linear(3, 1))) == []
+    with pytest.raises(TypeError, match="module must be a torch.nn.Module"):
+        scale_invariant_parameters("net")
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_gradient_orthogonal_to_weights_and_no_minimizer(seed):
+    X, y = _data()
+    net = _net(EXACT, seed)
+    r = scale_invariance_check(net, X, y, _loss, lam=1e-2)
+    assert abs(r.inner) <= r.tolerance
+    # L(cW) = L(W) to rounding along the ray ...
+    L1 = r.losses[r.scales.index(1.0)]
+    assert max(abs(v - L1) for v in r.losses) <= 64 * 2.2e-16 * L1
+    # ... so L(cW) + lam/2 c^2 ||W||^2 decreases strictly as c -> 0, towards L(W), never
+    # reaching it: the infimum is not attained at any W != 0
+    P = r.penalized
+    assert all(a > b for a, b in zip(P, P[1:]))
+    assert all(p > L1 - 64 * 2.2e-16 * L1 for p in P)
+    # the bias before BN: its gradient is 0 (mean subtraction) to rounding
+    net.zero_grad()
+    _loss(net(X), y).backward()
+    b = net[0].bias.grad
+    assert float(b.abs().max()) <= 1e-14 * float(net[0].weight.grad.abs().max())
+
+
+def test_eps_breaks_the_invariance_near_zero():
+    X, y = _data()
+    net = _net(1e-5, 0)
+    r = scale_invariance_check(net, X, y, _loss)
+    # with eps > 0, <g, W> = d/dc L(cW) at c = 1 is not 0 ...
+    assert abs(r.inner) > 1e3 * r.tolerance
+    # ... and its value is -2 eps dL/deps: L(cW; eps) = L(W; eps / c^2)
+    h = 1e-3
+    Lp = scale_invariance_check(_net(1e-5 * (1 + h), 0), X, y, _loss).losses[2]
+    Lm = scale_invariance_check(_net(1e-5 * (1 - h), 0), X, y, _loss).losses[2]
+    dL_deps = (Lp - Lm) / (2 * h * 1e-5)
+    assert r.inner == pytest.approx(-2e-5 * dL_deps, rel=1e-4)
+    # the loss is defined at W = 0 (BN's output is 0 there) and L(cW) moves toward it
+    assert r.loss_at_zero == r.loss_at_zero  # finite, not NaN
+    assert abs(r.losses[-1] - r.loss_at_zero) < abs(r.losses[2] - r.loss_at_zero)
+
+
+def test_sgd_norm_recursion_exact_per_step():
+    X, y = _data()
+    net = _net(EXACT, 0)
+    r = sgd_norm_recursion(net, X, y, _loss, lr=0.5, weight_decay=0.05, steps=300)
+    assert r.max_rel_error <= 1e-12
+    assert len(r.norms_sq) == 301
+    # with eps = 1e-5 the cross term 2 eta (1 - eta lam) <g, W> is no longer 0
+    r2 = sgd_norm_recursion(_net(1e-5, 0), X, y, _loss, lr=0.5, weight_decay=0.05, steps=50)
+    assert r2.max_rel_error > 1e3 * r.max_rel_error
+
+
+def test_validation():
+    X, y = _data()
+    with pytest.raises(ValueError, match="lr must be a positive"):
+        sgd_norm_recursion(_net(EXACT), X, y, _loss, lr=-1.0)
+    with pytest.raises(ValueError, match="not a parameter"):
+        scale_invariance_check(_net(EXACT), X, y, _loss, name="9.weight")
+    with pytest.raises(ValueError, match="no weight followed by a normalisation"):
+        scale_invariance_check(nn.Sequential(nn.Linear(5, 1, dtype=torch.float64)), X, y,
+                               _loss)
