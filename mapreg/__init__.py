@@ -24,6 +24,7 @@ from .bayes import (
     Poisson,
     Prior,
     glm_model,
+    lift_network,
     linear_model,
     log_evidence,
     make_likelihood,
@@ -44,6 +45,7 @@ from .datasets import Dataset, d2l_weight_decay, default_dataset, load_dataset
 from .errors import ConvergenceError, ConvergenceWarning
 from .lagrange import LagrangePicture, lagrangian_picture, prior_from_radius, radius_from_prior
 from .lagrange_plots import plot_l1_vs_l2, plot_lagrangian, plot_path, plot_posterior
+from .networks import NetworkCompareResult, compare_network
 from .penalized import (
     ConstrainedResult,
     GLMResult,
@@ -61,6 +63,10 @@ from .penalized import (
     penalized_glm,
     radius_from_lam,
     ridge,
+    scale_invariance_check,
+    scale_invariant_parameters,
+    sgd_norm_recursion,
+    train_network,
     train_penalized,
 )
 
@@ -129,4 +135,11 @@ __all__ = [
     "neg_log_joint",
     "ridge",
     "train_penalized",
+    "NetworkCompareResult",
+    "compare_network",
+    "lift_network",
+    "scale_invariance_check",
+    "scale_invariant_parameters",
+    "sgd_norm_recursion",
+    "train_network",
 ]

@@ -60,7 +60,7 @@ def test_gradient_orthogonal_to_weights_and_no_minimizer(seed):
     # ... so L(cW) + lam/2 c^2 ||W||^2 decreases strictly as c -> 0, towards L(W), never
     # reaching it: the infimum is not attained at any W != 0
     P = r.penalized
-    assert all(a > b for a, b in zip(P, P[1:]))
+    assert all(a > b for a, b in zip(P, P[1:], strict=False))
     assert all(p > L1 - 64 * 2.2e-16 * L1 for p in P)
     # the bias before BN: its gradient is 0 (mean subtraction) to rounding
     net.zero_grad()

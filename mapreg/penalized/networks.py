@@ -63,8 +63,8 @@ _ACTIVATIONS = {"tanh": nn.Tanh, "relu": nn.ReLU, "sigmoid": nn.Sigmoid}
 def mlp(d: int, hidden: int, *, activation: str = "tanh", seed: int = 0) -> nn.Sequential:
     """``nn.Sequential(Linear(d, hidden), activation, Linear(hidden, 1))`` in float64,
     initialised by torch's default (Kaiming-uniform) rule in float64 from
-    ``torch.manual_seed(seed)`` (in a forked RNG state: the caller's is left as it was). Parameters: "0.weight" (hidden, d), "0.bias", "2.weight"
-    (1, hidden), "2.bias"."""
+    ``torch.manual_seed(seed)`` (in a forked RNG state: the caller's is left as it was).
+    Parameters: "0.weight" (hidden, d), "0.bias", "2.weight" (1, hidden), "2.bias"."""
     d = check_positive_int("d", d)
     hidden = check_positive_int("hidden", hidden)
     act = check_choice("activation", activation, tuple(_ACTIVATIONS))
