@@ -59,6 +59,8 @@ class NetworkCompareResult(FrozenResult):
     map_time, train_time, warmup_time
         Seconds.
     map_converged, train_status, map_iterations, train_steps
+    optimizer
+        The training route ("sgd" / "lbfgs").
     """
 
     _map_params: dict
@@ -76,6 +78,7 @@ class NetworkCompareResult(FrozenResult):
     train_status: str
     map_iterations: int
     train_steps: int
+    optimizer: str
     map_time: float = field(compare=False)
     train_time: float = field(compare=False)
     warmup_time: float = field(compare=False)
@@ -91,8 +94,9 @@ class NetworkCompareResult(FrozenResult):
 
 def compare_network(X, y, *, hidden: int = 4, prior: str = "gaussian", scale: float = 1.0,
                     output_scale: float = 1.0, noise: float = 0.1, seed: int = 0,
-                    warmup: int = 2000, warmup_lr: float = 2e-3, sgd_steps: int = 20_000,
-                    sgd_lr: float = 1e-3, tol: float = 1e-10) -> NetworkCompareResult:
+                    warmup: int = 2000, warmup_lr: float = 2e-3, optimizer: str = "sgd",
+                    sgd_lr: float = 5e-3, sgd_momentum: float = 0.95, sgd_steps: int = 100_000,
+                    l1_steps: int = 20_000, tol: float = 1e-10) -> NetworkCompareResult:
     """MAP of a lifted MLP by :func:`mapreg.map_model` against full-batch training.
 
     Parameters
@@ -102,11 +106,11 @@ def compare_network(X, y, *, hidden: int = 4, prior: str = "gaussian", scale: fl
     hidden : int
         Hidden units of d -> hidden -> 1 (tanh).
     prior : {"gaussian", "laplace"}
-        "gaussian": Normal(0, scale) on both weight matrices, trained by LBFGS on J
-        (wd = noise^2 / scale^2). "laplace": Laplace(0, scale) on the first layer,
-        Normal(0, output_scale) on the second; trained by SGD with momentum on J with the
-        explicit term kappa ||W_1||_1 (kappa = noise^2 / scale, subgradient) and coupled
-        weight decay noise^2 / output_scale^2 on W_2.
+        "gaussian": Normal(0, scale) on both weight matrices, trained on J with coupled
+        weight decay wd = noise^2 / scale^2 (``optimizer``). "laplace": Laplace(0, scale) on
+        the first layer, Normal(0, output_scale) on the second; trained by SGD with momentum
+        on J with the explicit term kappa ||W_1||_1 (kappa = noise^2 / scale, subgradient)
+        and coupled weight decay noise^2 / output_scale^2 on W_2, for ``l1_steps`` steps.
     noise : float
         sigma_eps of the Gaussian likelihood.
     seed : int
@@ -114,8 +118,13 @@ def compare_network(X, y, *, hidden: int = 4, prior: str = "gaussian", scale: fl
     warmup, warmup_lr
         Steps and step size of the shared warm start (momentum 0.9; "gaussian" only:
         SGD with decay on J; "laplace": the same with the L1 term).
-    sgd_steps, sgd_lr
-        "laplace": subgradient SGD's steps and step size (momentum 0.9).
+    optimizer : {"sgd", "lbfgs"}
+        "gaussian": ``torch.optim.SGD(lr=sgd_lr, momentum=sgd_momentum,
+        weight_decay=wd)`` (biases: no decay) until the stationarity residual is <= tol or
+        ``sgd_steps``; or LBFGS on J with the decay written out, finished by Newton steps
+        (:func:`mapreg.penalized.networks.train_network`).
+    sgd_lr, sgd_momentum, sgd_steps, l1_steps
+        SGD's step size, momentum, step budget ("gaussian") and steps ("laplace").
     tol : float
         Both solvers' relative tolerance.
     """
@@ -126,6 +135,7 @@ def compare_network(X, y, *, hidden: int = 4, prior: str = "gaussian", scale: fl
     noise = check_positive("noise", noise)
     check_nonnegative("warmup", warmup)
     warmup = int(warmup)
+    optimizer = check_choice("optimizer", optimizer, ("sgd", "lbfgs"))
     net = mlp(X.shape[1], hidden, seed=seed)
     if prior == "gaussian":
         priors = {"0.weight": ("gaussian", scale), "2.weight": ("gaussian", scale)}
@@ -153,12 +163,13 @@ def compare_network(X, y, *, hidden: int = 4, prior: str = "gaussian", scale: fl
     res = map_model(model, X, y, init=init, tol=tol)
     map_time = time.perf_counter() - start
     trained = copy.deepcopy(net)
-    if prior == "gaussian":
+    if prior == "gaussian" and optimizer == "lbfgs":
         tr = train_network(trained, X, y, decay=decay, optimizer="lbfgs", tol=tol,
                            max_steps=30, inner=100)
     else:
         tr = train_network(trained, X, y, decay=decay, optimizer="sgd", lr=sgd_lr,
-                           momentum=0.9, max_steps=sgd_steps)
+                           momentum=sgd_momentum, tol=tol,
+                           max_steps=sgd_steps if prior == "gaussian" else l1_steps)
     train_time = tr.wall_time
     at_map = copy.deepcopy(net)
     with torch.no_grad():
@@ -183,4 +194,5 @@ def compare_network(X, y, *, hidden: int = 4, prior: str = "gaussian", scale: fl
     return NetworkCompareResult(
         mp, tp, prior, diff, res.kkt_residual, tr.residual, norm(g_map), norm(g_tr),
         int((mp["0.weight"] == 0).sum()), int((tp["0.weight"] == 0).sum()), margin,
-        res.converged, tr.status, res.iterations, tr.steps, map_time, train_time, warmup_time)
+        res.converged, tr.status, res.iterations, tr.steps, optimizer, map_time, train_time,
+        warmup_time)

@@ -303,32 +303,38 @@ def train_network(module: nn.Module, X: torch.Tensor, y: torch.Tensor, *,
             J.backward()
             return J
 
-        stalled = 0
+        plain = False  # True once the line search has stalled (below)
+        best = (math.inf, None)
+        previous = math.inf
         while steps < max_steps:
             before = {n: p.detach().clone() for n, p in params.items()}
             opt.step(closure)
             steps += 1
             _, residual = stationarity(module, X, y, loss=loss, decay=decay)
             moved = any(not torch.equal(before[n], p.detach()) for n, p in params.items())
+            if residual < best[0]:
+                best = (residual, {n: p.detach().clone() for n, p in params.items()})
             if residual <= tol:
                 break
-            if moved and math.isfinite(residual):
-                stalled = 0
+            if plain and not residual < 0.5 * previous:
+                break  # plain steps no longer halve the residual: over to Newton
+            previous = residual
+            if moved and math.isfinite(residual) or plain:
                 continue
-            stalled += 1
-            if stalled > 2:
-                break
             # The strong-Wolfe line search compares values of J; near the optimum their
             # differences drown in J's rounding and it stops moving. Go on with plain
             # quasi-Newton steps (unit step, no line search): they need gradients only.
-            for n, p in params.items():
-                with torch.no_grad():
-                    p.copy_(before[n])
+            plain = True
             opt = torch.optim.LBFGS(list(params.values()), lr=lr, max_iter=inner,
                                     tolerance_grad=0.0, tolerance_change=0.0,
                                     history_size=50, line_search_fn=None)
+        if best[1] is not None and best[0] < residual:
+            with torch.no_grad():
+                for n, p in params.items():
+                    p.copy_(best[1][n])
+            residual = best[0]
+        lbfgs_residual = residual
         if residual > tol:
-            lbfgs_residual = residual
             residual, newton_steps = _newton_polish(module, X, y, loss, decay, tol, residual)
     else:
         groups = []
