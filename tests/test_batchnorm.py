@@ -62,11 +62,32 @@ def test_gradient_orthogonal_to_weights_and_no_minimizer(seed):
     P = r.penalized
     assert all(a > b for a, b in zip(P, P[1:], strict=False))
     assert all(p > L1 - 64 * 2.2e-16 * L1 for p in P)
+    # and W = 0 is not the limit: there BN sees a constant batch (0/0 without eps; with
+    # eps = 1e-300 its output is 0), and the loss jumps to that of BN's shift alone
+    assert abs(r.loss_at_zero - L1) > 1e-3
     # the bias before BN: its gradient is 0 (mean subtraction) to rounding
     net.zero_grad()
     _loss(net(X), y).backward()
     b = net[0].bias.grad
     assert float(b.abs().max()) <= 1e-14 * float(net[0].weight.grad.abs().max())
+
+
+def test_layer_norm_weight_and_bias_jointly_invariant():
+    X, y = _data()
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(5)
+        net = nn.Sequential(nn.Linear(5, 8, dtype=torch.float64),
+                            nn.LayerNorm(8, eps=EXACT, dtype=torch.float64), nn.Tanh(),
+                            nn.Linear(8, 1, dtype=torch.float64))
+    assert scale_invariant_parameters(net) == ["0.weight", "0.bias"]
+    _loss(net(X), y).backward()
+    W, b = net[0].weight.detach(), net[0].bias.detach()
+    gW, gb = net[0].weight.grad, net[0].bias.grad
+    inner = float((gW * W).sum() + (gb * b).sum())
+    terms = float((gW * W).abs().sum() + (gb * b).abs().sum())
+    assert abs(inner) <= 4 * (40 + 5 + 48) * 2.2e-16 * terms
+    # W alone is not invariant under LayerNorm (its bias is not removed)
+    assert abs(float((gW * W).sum())) > 1e3 * abs(inner)
 
 
 def test_eps_breaks_the_invariance_near_zero():
