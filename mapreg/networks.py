@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 import torch
 
 from ._results import FrozenResult
-from ._validation import check_choice, check_data, check_nonnegative, check_positive
+from ._validation import check_choice, check_data, check_positive, check_positive_int
 from .bayes.engine import map_model
 from .bayes.networks import lift_network
 from .errors import ConvergenceWarning
@@ -133,8 +133,7 @@ def compare_network(X, y, *, hidden: int = 4, prior: str = "gaussian", scale: fl
     scale = check_positive("scale", scale)
     output_scale = check_positive("output_scale", output_scale)
     noise = check_positive("noise", noise)
-    check_nonnegative("warmup", warmup)
-    warmup = int(warmup)
+    warmup = 0 if warmup == 0 else check_positive_int("warmup", warmup)
     optimizer = check_choice("optimizer", optimizer, ("sgd", "lbfgs"))
     net = mlp(X.shape[1], hidden, seed=seed)
     if prior == "gaussian":

@@ -52,8 +52,10 @@ def test_which_parameters_are_scale_invariant():
 def test_gradient_orthogonal_to_weights_and_no_minimizer(seed):
     X, y = _data()
     net = _net(EXACT, seed)
+    before = {k: v.clone() for k, v in net.state_dict().items()}
     r = scale_invariance_check(net, X, y, _loss, lam=1e-2)
     assert abs(r.inner) <= r.tolerance
+    assert all(torch.equal(v, net.state_dict()[k]) for k, v in before.items())  # restored
     # L(cW) = L(W) to rounding along the ray ...
     L1 = r.losses[r.scales.index(1.0)]
     assert max(abs(v - L1) for v in r.losses) <= 64 * 2.2e-16 * L1

@@ -57,6 +57,9 @@ def _prior(kind: str, scale: float, shape: torch.Size) -> dist.Distribution:
 class NetworkModel:
     """A lifted network with a likelihood: a Pyro model ``model(X, y=None)``.
 
+    Meant to be conditioned on its parameters (as the MAP engine and
+    :func:`network_log_joint_grad` do): the flat bias sites cannot be sampled.
+
     Attributes
     ----------
     net

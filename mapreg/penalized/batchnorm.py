@@ -28,6 +28,7 @@ Consequences for "weight decay = Gaussian prior":
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -117,7 +118,8 @@ def scale_invariance_check(module: nn.Module, X: torch.Tensor, y: torch.Tensor,
 
     ``module`` is evaluated in its current mode (train mode: batch statistics) on the batch
     ``X``; L = ``loss(module(X), y)``. ``name`` defaults to the first weight reported by
-    :func:`scale_invariant_parameters`. The module's parameters are restored afterwards.
+    :func:`scale_invariant_parameters`. The module's parameters and buffers (BN's running
+    statistics, which train-mode forward passes update) are restored afterwards.
     """
     lam = check_nonnegative("lam", lam)
     if name is None:
@@ -127,6 +129,7 @@ def scale_invariance_check(module: nn.Module, X: torch.Tensor, y: torch.Tensor,
         name = found[0]
     W = _param(module, name)
     saved = W.detach().clone()
+    state = copy.deepcopy(module.state_dict())
     module.zero_grad()
     loss(module(X), y).backward()
     g = W.grad.detach().clone()
@@ -146,7 +149,7 @@ def scale_invariance_check(module: nn.Module, X: torch.Tensor, y: torch.Tensor,
             Ps.append(value + 0.5 * lam * c * c * norm2)
         W.zero_()
         at_zero = float(loss(module(X), y))
-        W.copy_(saved)
+    module.load_state_dict(state)
     module.zero_grad()
     return ScaleInvarianceResult(name, inner, tol, cosine, tuple(cs), tuple(Ls), tuple(Ps),
                                  at_zero, lam)
