@@ -129,3 +129,33 @@ def test_validation():
     with pytest.raises(ValueError, match="no weight followed by a normalisation"):
         scale_invariance_check(nn.Sequential(nn.Linear(5, 1, dtype=torch.float64)), X, y,
                                _loss)
+
+
+def test_with_eps_the_minimizer_along_a_ray_is_set_by_eps_not_by_lam():
+    # L(cW; eps) = ell(eps / c^2): along a ray the loss depends on eps / c^2 only. Here ell
+    # has its minimum at an effective eps t* > 0, so the penalized minimizer along the ray
+    # sits at c* ~ sqrt(eps / t*) (the penalty lam/2 c^2 ||W||^2 is negligible there):
+    # BN's numerical constant, not the prior's lam, sets the scale of the "MAP".
+    from scipy.optimize import minimize_scalar
+
+    X, y = _data()
+
+    def c_star(eps, lam):
+        net = _net(eps, 0)
+        W = net[0].weight
+        W0 = W.detach().clone()
+        n2 = float((W0 ** 2).sum())
+
+        def f(logc):
+            with torch.no_grad():
+                W.copy_(torch.exp(torch.tensor(logc)) * W0)
+                return float(_loss(net(X), y)) + 0.5 * lam * float(torch.exp(
+                    torch.tensor(2 * logc))) * n2
+
+        r = minimize_scalar(f, bounds=(-30.0, 5.0), method="bounded",
+                            options={"xatol": 1e-10})
+        return float(torch.exp(torch.tensor(r.x)))
+
+    c6, c8 = c_star(1e-6, 1e-2), c_star(1e-8, 1e-2)
+    assert c6 / c8 == pytest.approx(10.0, rel=1e-2)  # c* proportional to sqrt(eps)
+    assert c_star(1e-6, 1e-3) == pytest.approx(c6, rel=1e-2)  # and not moved by lam

@@ -18,9 +18,13 @@ Consequences for "weight decay = Gaussian prior":
   attained; W = 0 itself is excluded (BN divides 0 by 0: the loss is NaN there). With eps > 0
   the loss is defined at 0 (the normalised output is 0: the network sees only BN's shift) but
   no longer scale invariant near 0: once c^2 var_batch z is comparable to eps the loss moves
-  towards L(0). A minimizer then exists, but its scale is set by BN's numerical-stability
-  constant eps, not by a prior. There is no posterior mode to speak of: weight decay on such
-  weights acts on the effective learning rate eta / ||W||^2 (van Laarhoven 2017), not as a prior.
+  towards L(0), and L jumps at W = 0 itself (lim_{c->0} L(cW) = L(W; eps -> 0) != L(0)).
+  Along a ray the loss is a function ell(eps / c^2) of the effective eps only, so a minimizer
+  of L + lam/2 ||W||^2, when there is one, has its scale set by BN's numerical-stability
+  constant: measured (tests/test_batchnorm.py) c* proportional to sqrt(eps) and unmoved by
+  lam, where ell has an interior minimum. There is no posterior mode to speak of: weight
+  decay on such weights acts on the effective learning rate eta / ||W||^2 (van Laarhoven
+  2017), not as a prior.
 * Plain SGD with coupled decay, W' = W - eta (g + lam W) = (1 - eta lam) W - eta g with g =
   grad_W L, has ||W'||^2 = (1 - eta lam)^2 ||W||^2 - 2 eta (1 - eta lam) <g, W> + eta^2 ||g||^2,
   and the middle term is 0: ||W'||^2 = (1 - eta lam)^2 ||W||^2 + eta^2 ||g||^2 exactly.
