@@ -128,3 +128,12 @@ def test_validation_messages():
         compare_network(X, y, optimizer="adam")
     with pytest.raises(ValueError, match="noise must be a positive"):
         compare_network(X, y, noise=0.0)
+
+
+def test_divergence_is_reported():
+    X, y = _data(0)
+    net = mlp(D, 4, seed=0)
+    with pytest.warns(ConvergenceWarning, match="stationarity residual"):
+        r = train_network(net, X, y, decay={"0.weight": ("l2", 0.1)}, optimizer="sgd",
+                          lr=10.0, momentum=0.0, max_steps=200)
+    assert r.status == "diverged" and not r.converged

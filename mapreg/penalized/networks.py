@@ -49,6 +49,7 @@ from .._results import FrozenResult
 from .._validation import (
     DTYPE,
     check_choice,
+    check_data,
     check_nonnegative,
     check_positive,
     check_positive_int,
@@ -124,7 +125,8 @@ def stationarity(module: nn.Module, X: torch.Tensor, y: torch.Tensor, *, loss: s
 
     s_j = sum_i |d loss_i / d theta_j| + |d penalty / d theta_j|: the absolute values of the
     terms of optimality condition j (for an "l1" weight the subgradient sign(theta_j), 0 at
-    0, is used, so the residual of an L1 problem is that of autograd's subgradient)."""
+    0, is used, so the residual of an L1 problem is that of autograd's subgradient). NaN
+    when a parameter or gradient is not finite."""
     loss = check_choice("loss", loss, _LOSSES)
     decay = _check_decay(module, decay or {})
     names = [n for n, _ in module.named_parameters()]
@@ -148,7 +150,8 @@ def stationarity(module: nn.Module, X: torch.Tensor, y: torch.Tensor, *, loss: s
         grads[n] = g.reshape(p.shape)
         rel = torch.where(s > 0, g.abs() / torch.where(s > 0, s, 1.0),
                           torch.where(g == 0, 0.0, math.inf))
-        worst = max(worst, float(rel.max()))
+        top = float(rel.max())
+        worst = math.nan if math.isnan(top) or math.isnan(worst) else max(worst, top)
     return grads, worst
 
 
@@ -211,7 +214,8 @@ class NetworkTrainResult(FrozenResult):
     n_zero
         {name: exact zeros} of every parameter with an "l1" penalty.
     converged, status
-        ``residual <= tol`` ("converged") or not ("max_steps"); "l1": always False,
+        ``residual <= tol`` ("converged") or not ("max_steps"; "diverged": a non-finite
+        parameter, e.g. a step size too large); "l1": always False,
         ``"no_stopping_test"`` (the subgradient method ran its steps).
     optimizer, steps
         "lbfgs" / "sgd" and the optimizer steps (LBFGS: outer ``step`` calls, each up to
@@ -271,6 +275,7 @@ def train_network(module: nn.Module, X: torch.Tensor, y: torch.Tensor, *,
     """
     if not isinstance(module, nn.Module):
         raise TypeError(f"module must be a torch.nn.Module; got {type(module).__name__}")
+    X, y = check_data(X, y)
     loss = check_choice("loss", loss, _LOSSES)
     optimizer = check_choice("optimizer", optimizer, _OPTIMIZERS)
     decay = _check_decay(module, decay or {})
@@ -367,7 +372,8 @@ def train_network(module: nn.Module, X: torch.Tensor, y: torch.Tensor, *,
         converged, status = False, "no_stopping_test"
     else:
         converged = residual <= tol
-        status = "converged" if converged else "max_steps"
+        finite = all(bool(torch.isfinite(p).all()) for p in params.values())
+        status = "converged" if converged else ("max_steps" if finite else "diverged")
         if not converged:
             report_nonconvergence(
                 f"network training ({optimizer}) stopped after {steps} steps with stationarity "
