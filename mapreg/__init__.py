@@ -25,6 +25,7 @@ from .bayes import (
     Poisson,
     Prior,
     glm_model,
+    lift_network,
     linear_model,
     log_evidence,
     make_likelihood,
@@ -57,6 +58,7 @@ from .lagrange_plots import (
     plot_path,
     plot_posterior,
 )
+from .networks import NetworkCompareResult, compare_network
 from .optim import (
     ImpliedPrior,
     implied_prior,
@@ -86,7 +88,11 @@ from .penalized import (
     penalized_glm,
     radius_from_lam,
     ridge,
+    scale_invariance_check,
+    scale_invariant_parameters,
+    sgd_norm_recursion,
     train_dropout,
+    train_network,
     train_penalized,
 )
 from .training_plots import (
@@ -184,4 +190,11 @@ __all__ = [
     "dropout_ridge",
     "train_dropout",
     "plot_dropout_as_prior",
+    "NetworkCompareResult",
+    "compare_network",
+    "lift_network",
+    "scale_invariance_check",
+    "scale_invariant_parameters",
+    "sgd_norm_recursion",
+    "train_network",
 ]

@@ -18,6 +18,7 @@ from .likelihoods import (
 )
 from .map import MapResult, Optimality, map_estimate, map_optimality, neg_log_joint
 from .models import glm_model, linear_model, pyro_session
+from .networks import NetworkModel, lift_network, network_log_joint_grad
 from .priors import PRIORS, ElasticNet, Gaussian, Laplace, Prior, make_prior
 
 __all__ = [
@@ -48,4 +49,7 @@ __all__ = [
     "maximize_evidence",
     "neg_log_joint",
     "pyro_session",
+    "NetworkModel",
+    "lift_network",
+    "network_log_joint_grad",
 ]

@@ -6,6 +6,13 @@ Written against the loss formulas with torch/numpy/scipy only: nothing here impo
 ``tests/test_layout.py`` enforces it.
 """
 
+from .batchnorm import (
+    NormRecursionResult,
+    ScaleInvarianceResult,
+    scale_invariance_check,
+    scale_invariant_parameters,
+    sgd_norm_recursion,
+)
 from .constrained import (
     ConstrainedResult,
     constrained_l1,
@@ -33,6 +40,7 @@ from .linear import (
     ridge,
     solve_penalized,
 )
+from .networks import NetworkTrainResult, mlp, network_objective, stationarity, train_network
 from .training import TrainResult, train_penalized
 
 __all__ = [
@@ -62,4 +70,14 @@ __all__ = [
     "solve_constrained",
     "solve_penalized",
     "train_penalized",
+    "NormRecursionResult",
+    "ScaleInvarianceResult",
+    "scale_invariance_check",
+    "scale_invariant_parameters",
+    "sgd_norm_recursion",
+    "NetworkTrainResult",
+    "mlp",
+    "network_objective",
+    "stationarity",
+    "train_network",
 ]
