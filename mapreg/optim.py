@@ -58,6 +58,7 @@ from torch import nn
 from ._validation import check_choice, check_nonnegative, check_positive, check_positive_int
 from ._validation import check_scale as _check_scale
 from .conventions import from_canonical, to_canonical
+from .penalized.batchnorm import scale_invariant_layers
 from .penalized.optimizers import LOSSES, REDUCTIONS, make_optimizer, read_param_groups
 
 #: loss -> (likelihood, conventions stem)
@@ -74,8 +75,6 @@ _LOSS_TORCH = {
     "poisson_nll": "PoissonNLLLoss(log_input=True, full=False)",
 }
 KINDS = ("gaussian", "laplace", "flat", "box", "none")
-_NORM_LAYERS: tuple[type, ...] = (nn.modules.batchnorm._BatchNorm, nn.LayerNorm, nn.GroupNorm,
-                                  nn.modules.instancenorm._InstanceNorm)
 _MEAN_FREE = (nn.modules.batchnorm._BatchNorm, nn.modules.instancenorm._InstanceNorm)
 
 
@@ -316,29 +315,22 @@ def _names(module: nn.Module | None) -> dict[int, str]:
 
 def _scale_invariant(module: nn.Module | None) -> dict[int, str]:
     """id(parameter) -> reason, for Linear/Conv parameters feeding a norm layer directly
-    (consecutive children of an ``nn.Sequential``)."""
+    (:func:`~mapreg.penalized.batchnorm.scale_invariant_layers`)."""
     if module is None:
         return {}
     out: dict[int, str] = {}
-    for seq in module.modules():
-        if not isinstance(seq, nn.Sequential):
-            continue
-        kids = list(seq.children())
-        for a, b in zip(kids, kids[1:], strict=False):
-            if not (isinstance(a, (nn.Linear, nn.modules.conv._ConvNd))
-                    and isinstance(b, _NORM_LAYERS)):
-                continue
-            norm = type(b).__name__
-            reason = (f"no prior: the loss is scale invariant in these weights ({norm} "
-                      f"follows), the penalized objective has no minimizer")
-            out[id(a.weight)] = reason
-            if a.bias is not None:
-                if isinstance(b, _MEAN_FREE):
-                    out.setdefault(id(a.bias), f"no data term: the loss does not depend on "
-                                   f"this bias ({norm} subtracts the mean it adds): decay "
-                                   f"alone sets it (to 0), without decay it is undetermined")
-                else:  # layer / group norm: invariant to scaling (W, bias) together
-                    out[id(a.bias)] = reason
+    for _, layer, norm_layer in scale_invariant_layers(module):
+        norm = type(norm_layer).__name__
+        reason = (f"no prior: the loss is scale invariant in these weights ({norm} "
+                  f"follows), the penalized objective has no minimizer")
+        out[id(layer.weight)] = reason
+        if layer.bias is not None:
+            if isinstance(norm_layer, _MEAN_FREE):
+                out.setdefault(id(layer.bias), f"no data term: the loss does not depend on "
+                               f"this bias ({norm} subtracts the mean it adds): decay "
+                               f"alone sets it (to 0), without decay it is undetermined")
+            else:  # layer / group norm: invariant to scaling (W, bias) together
+                out[id(layer.bias)] = reason
     return out
 
 

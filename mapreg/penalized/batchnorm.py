@@ -44,19 +44,15 @@ from .._results import FrozenResult
 from .._validation import check_nonnegative, check_positive, check_positive_int
 
 _EPS = torch.finfo(torch.float64).eps
-_WEIGHTED = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
-_NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.LayerNorm, nn.GroupNorm)
+_WEIGHTED = (nn.Linear, nn.modules.conv._ConvNd)
+_NORMS = (nn.modules.batchnorm._BatchNorm, nn.LayerNorm, nn.GroupNorm,
+          nn.modules.instancenorm._InstanceNorm)
 
 
-def scale_invariant_parameters(module: nn.Module) -> list[str]:
-    """Names of the parameters whose loss is scale invariant (training-mode statistics).
-
-    A Linear/Conv layer immediately followed, inside an ``nn.Sequential`` (nested ones are
-    searched), by BatchNorm, LayerNorm or GroupNorm: its weight, and its bias if any. For
-    BatchNorm each output row of the weight is scale invariant on its own and the bias has
-    gradient 0 (BN subtracts the batch mean); for LayerNorm/GroupNorm the weight and bias are
-    invariant jointly (scaled by one common c). Exact for eps = 0 only (module docstring).
-    """
+def scale_invariant_layers(module: nn.Module) -> list[tuple[str, nn.Module, nn.Module]]:
+    """(name, layer, norm) for every Linear/Conv layer immediately followed, inside an
+    ``nn.Sequential`` (nested ones are searched), by a BatchNorm, LayerNorm, GroupNorm or
+    InstanceNorm layer ``norm``: the layers whose parameters the loss is scale invariant in."""
     if not isinstance(module, nn.Module):
         raise TypeError(f"module must be a torch.nn.Module; got {type(module).__name__}")
     out = []
@@ -66,12 +62,26 @@ def scale_invariant_parameters(module: nn.Module) -> list[str]:
         children = list(sub.named_children())
         for (name, layer), (_, nxt) in zip(children, children[1:], strict=False):
             if isinstance(layer, _WEIGHTED) and isinstance(nxt, _NORMS):
-                base = f"{prefix}.{name}" if prefix else name
-                out.append(f"{base}.weight")
-                if layer.bias is not None:
-                    out.append(f"{base}.bias")
+                out.append((f"{prefix}.{name}" if prefix else name, layer, nxt))
     return out
 
+
+def scale_invariant_parameters(module: nn.Module) -> list[str]:
+    """Names of the parameters whose loss is scale invariant (training-mode statistics).
+
+    A Linear/Conv layer immediately followed, inside an ``nn.Sequential`` (nested ones are
+    searched), by BatchNorm, LayerNorm, GroupNorm or InstanceNorm: its weight, and its bias
+    if any (:func:`scale_invariant_layers`). For BatchNorm each output row of the weight is
+    scale invariant on its own and the bias has gradient 0 (BN subtracts the batch mean); for
+    LayerNorm/GroupNorm the weight and bias are invariant jointly (scaled by one common c).
+    Exact for eps = 0 only (module docstring).
+    """
+    out = []
+    for base, layer, _ in scale_invariant_layers(module):
+        out.append(f"{base}.weight")
+        if layer.bias is not None:
+            out.append(f"{base}.bias")
+    return out
 
 def _param(module: nn.Module, name: str) -> nn.Parameter:
     params = dict(module.named_parameters())
