@@ -743,21 +743,26 @@ def _working_set(prob: _Problem, point: _Point, viol: torch.Tensor,
     return grow_working_set(working | ~prob.l1, point.u != 0, prob.l1, viol, 10)
 
 
-def _positive_definite(A: np.ndarray) -> np.ndarray:
-    """A itself if positive semidefinite to rounding, else A shifted by its most negative
-    eigenvalue (plus a margin): a descent direction for a non-convex model."""
+def _positive_definite(A: np.ndarray, damping: float = 0.0) -> tuple[np.ndarray, float]:
+    """(A, 0) if A is positive semidefinite to rounding; else A shifted to positive definite
+    -- a descent direction for a non-convex model -- and the weak curvature w left along its
+    most negative eigenvector: A + (|lam_min| + w + damping) I, w = 0.01 |lam_min| + 1e-8
+    max|A|. ``damping`` (Levenberg-Marquardt style, kept by :func:`_prox_newton` across
+    iterations) grows where such steps had to be shortened and shrinks where they were taken
+    whole, so the shifted steps stay near the region where the model is trusted."""
     if not A.size:
-        return A
+        return A, 0.0
     diag = np.diag(A)
     if bool((diag > 0).all()):  # a Cholesky factor of the unit-diagonal scaling proves it
         S = 1.0 / np.sqrt(diag)
         if int(torch.linalg.cholesky_ex(torch.from_numpy(A * S[:, None] * S[None, :]))[1]) == 0:
-            return A
+            return A, 0.0
     lam_min = float(np.linalg.eigvalsh(0.5 * (A + A.T))[0])
     top = float(np.abs(A).max(initial=0.0))
     if lam_min >= -64 * A.shape[0] * EPS * top:
-        return A
-    return A + (abs(lam_min) * 1.01 + 1e-8 * top) * np.eye(A.shape[0])
+        return A, 0.0
+    weak = 0.01 * abs(lam_min) + 1e-8 * top
+    return A + (abs(lam_min) + weak + damping) * np.eye(A.shape[0]), weak
 
 
 def _inexact_step(prob: _Problem, point: _Point, W: torch.Tensor) -> torch.Tensor:
@@ -818,6 +823,7 @@ def _prox_newton(prob: _Problem, u: torch.Tensor, tol: float, max_iter: int):
     it = 0
     best = None
     previous = math.inf
+    damping = 0.0  # Levenberg-Marquardt damping of shifted (non-convex) steps
     while True:
         rho, scale = _kkt(point, prob)
         passes = bool((rho <= tol * scale + point.floor).all())
@@ -834,6 +840,7 @@ def _prox_newton(prob: _Problem, u: torch.Tensor, tol: float, max_iter: int):
         working = _working_set(prob, point, viol, working)
         W = working.nonzero().squeeze(1)
         step = torch.zeros(prob.p, dtype=torch.float64)
+        weak = 0.0  # > 0: the step came from a shifted, indefinite Hessian
         direct = W.numel() == prob.p <= _MAX_DIRECT
         pcg = prob.preconditioned_step(point, tol) if direct else None
         if pcg is not None:
@@ -845,7 +852,7 @@ def _prox_newton(prob: _Problem, u: torch.Tensor, tol: float, max_iter: int):
                 break
             A = g = pen = None
         else:
-            A = _positive_definite(prob.hessian_at(point, W).numpy())
+            A, weak = _positive_definite(prob.hessian_at(point, W).numpy(), damping)
             g = point.grad[W].numpy()
             pen = prob.l1[W].numpy()
         if A is None:
@@ -881,6 +888,8 @@ def _prox_newton(prob: _Problem, u: torch.Tensor, tol: float, max_iter: int):
             t *= 0.5
         if trial is None:
             break
+        if weak > 0:  # shorten the next shifted step by as much as this one had to be
+            damping = damping / 4 if t == 1.0 else max(4 * damping, (1 / t - 1) * weak)
         point = trial
     if best is not None and best[1] is not point:
         rho, scale = _kkt(point, prob)
