@@ -79,10 +79,7 @@ class LagrangePicture(FrozenResult):
 
     def loss(self, W: np.ndarray) -> np.ndarray:
         """L(w) = 1/2 ||yc - Xc w||^2 at points W of shape (..., 2) (intercept profiled out)."""
-        Xc = (self.X - self.X.mean(0)).numpy()
-        yc = (self.y - self.y.mean()).numpy()
-        G, h, k = Xc.T @ Xc, Xc.T @ yc, 0.5 * float(yc @ yc)
-        return 0.5 * np.einsum("...i,ij,...j->...", W, G, W) - W @ h + k
+        return _profiled_loss(self.X, self.y, W)
 
     def penalty(self, W: np.ndarray) -> np.ndarray:
         """P(w): 1/2 ||w||^2 (Gaussian) or ||w||_1 (Laplace), at points of shape (..., 2)."""
@@ -91,6 +88,15 @@ class LagrangePicture(FrozenResult):
     def objective(self, W: np.ndarray) -> np.ndarray:
         """The penalized objective L(w) + lam P(w)."""
         return self.loss(W) + self.lam * self.penalty(W)
+
+
+def _profiled_loss(X: torch.Tensor, y: torch.Tensor, W: np.ndarray) -> np.ndarray:
+    """L(w) = 1/2 ||yc - Xc w||^2 at points W of shape (..., 2): the least-squares loss with
+    the intercept profiled out (c = mean(y) - mean(X) . w)."""
+    Xc = (X - X.mean(0)).numpy()
+    yc = (y - y.mean()).numpy()
+    G, h, k = Xc.T @ Xc, Xc.T @ yc, 0.5 * float(yc @ yc)
+    return 0.5 * np.einsum("...i,ij,...j->...", W, G, W) - W @ h + k
 
 
 def two_feature_data(X, y, noise, dataset: str | None):
@@ -219,10 +225,7 @@ class BoxPicture(FrozenResult):
 
     def loss(self, W: np.ndarray) -> np.ndarray:
         """L(w) = 1/2 ||yc - Xc w||^2 at points W of shape (..., 2) (intercept profiled out)."""
-        Xc = (self.X - self.X.mean(0)).numpy()
-        yc = (self.y - self.y.mean()).numpy()
-        G, h, k = Xc.T @ Xc, Xc.T @ yc, 0.5 * float(yc @ yc)
-        return 0.5 * np.einsum("...i,ij,...j->...", W, G, W) - W @ h + k
+        return _profiled_loss(self.X, self.y, W)
 
 
 def box_picture(weight_decay: float | None = None, *, X=None, y=None,

@@ -83,6 +83,17 @@ def scale_invariant_parameters(module: nn.Module) -> list[str]:
             out.append(f"{base}.bias")
     return out
 
+def _invariant_weight(module: nn.Module, name: str | None) -> tuple[str, nn.Parameter]:
+    """(name, parameter): ``name``, or the first weight :func:`scale_invariant_parameters`
+    reports."""
+    if name is None:
+        found = [n for n in scale_invariant_parameters(module) if n.endswith("weight")]
+        if not found:
+            raise ValueError("the module has no weight followed by a normalisation layer")
+        name = found[0]
+    return name, _param(module, name)
+
+
 def _param(module: nn.Module, name: str) -> nn.Parameter:
     params = dict(module.named_parameters())
     if name not in params:
@@ -136,12 +147,7 @@ def scale_invariance_check(module: nn.Module, X: torch.Tensor, y: torch.Tensor,
     statistics, which train-mode forward passes update) are restored afterwards.
     """
     lam = check_nonnegative("lam", lam)
-    if name is None:
-        found = [n for n in scale_invariant_parameters(module) if n.endswith("weight")]
-        if not found:
-            raise ValueError("the module has no weight followed by a normalisation layer")
-        name = found[0]
-    W = _param(module, name)
+    name, W = _invariant_weight(module, name)
     saved = W.detach().clone()
     state = copy.deepcopy(module.state_dict())
     module.zero_grad()
@@ -205,12 +211,7 @@ def sgd_norm_recursion(module: nn.Module, X: torch.Tensor, y: torch.Tensor,
     lr = check_positive("lr", lr)
     weight_decay = check_nonnegative("weight_decay", weight_decay)
     steps = check_positive_int("steps", steps)
-    if name is None:
-        found = [n for n in scale_invariant_parameters(module) if n.endswith("weight")]
-        if not found:
-            raise ValueError("the module has no weight followed by a normalisation layer")
-        name = found[0]
-    W = _param(module, name)
+    name, W = _invariant_weight(module, name)
     opt = torch.optim.SGD(module.parameters(), lr=lr, weight_decay=weight_decay)
     norms = [float((W.detach() ** 2).sum())]
     pred, inner = [], []
