@@ -48,8 +48,13 @@ def test_collapsed_nuts_on_d2l_agrees_with_quadrature_and_contains_the_evidence_
     X, y = d2l
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # Pyro's jit / tracer warnings
-        r = sample_hierarchical(X, y, "gaussian", num_samples=500, warmup=300, chains=2, seed=1)
-    q = hyperposterior_quadrature(X, y)
+        choices = mapreg.lambda_choices(X, y, num_samples=500, warmup=300, chains=2, seed=1)
+    r, q = choices.posterior, choices.quadrature
+    assert q == hyperposterior_quadrature(X, y)
+    # notebook 04: validation picks d2l's lambda 0.001 (the grid's edge), canonical 20 x 0.001
+    assert math.isclose(choices.validation_lam, 0.02, rel_tol=1e-12)
+    assert choices.evidence_lam == mapreg.maximize_evidence(X, y).lam
+    assert "evidence maximiser" in choices.summary()
     assert q.edge_ratio < 1e-14
     assert r.collapsed and r.divergences == 0
     assert all(v < 1.05 for v in r.rhat.values()), r.rhat
@@ -76,10 +81,12 @@ def test_full_laplace_model_runs_and_is_reproducible():
     data = mapreg.default_dataset()
     X, y = data.X[:, :2], data.y
     kw = dict(num_samples=60, warmup=60, chains=1, seed=3)
+    state = torch.get_rng_state()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         a = sample_hierarchical(X, y, "laplace", **kw)
         b = sample_hierarchical(X, y, "laplace", **kw)
+    assert torch.equal(torch.get_rng_state(), state)  # the caller's generator is untouched
     assert not a.collapsed and a.coef_mean.shape == (2,)
     assert torch.equal(a.lam, b.lam)
     assert torch.allclose(a.lam, a.noise**2 / a.scale)  # lam = noise^2 / b for the Laplace prior

@@ -34,7 +34,10 @@ lambda = noise^2 / sigma^2 (Gaussian) or noise^2 / b (Laplace), the canonical la
 from __future__ import annotations
 
 import math
+import random
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -54,6 +57,20 @@ from .models import pyro_session
 
 SCALE_SITE = "scale"  # sigma (Gaussian) or b (Laplace)
 NOISE_SITE = "noise"
+
+
+@contextmanager
+def _seeded(seed: int) -> Iterator[None]:
+    """pyro.set_rng_seed(seed) inside, the caller's torch / numpy / random states restored
+    after (Pyro's seeding is global)."""
+    states = torch.get_rng_state(), np.random.get_state(), random.getstate()  # noqa: NPY002
+    try:
+        pyro.set_rng_seed(seed)
+        yield
+    finally:
+        torch.set_rng_state(states[0])
+        np.random.set_state(states[1])  # noqa: NPY002 (restoring the legacy global state)
+        random.setstate(states[2])
 
 
 def default_hyperscales(X, y) -> tuple[float, float]:
@@ -206,7 +223,8 @@ def sample_hierarchical(
         Integrate w and c out (Gaussian only). Default: True for the Gaussian prior.
     num_samples, warmup, chains : int
         Chains run one after another (no multiprocessing), chain k seeded with seed + k
-        inside :func:`mapreg.bayes.models.pyro_session`.
+        inside :func:`mapreg.bayes.models.pyro_session`; the global torch / numpy /
+        random generators are restored afterwards.
     level : float in (0, 1)
         Probability of the central credible interval of lambda.
     hyperscales : (float, float), optional
@@ -247,8 +265,7 @@ def sample_hierarchical(
     scales, noises, coefs, divergences = [], [], [], 0
     t0 = time.perf_counter()
     for k in range(chains):
-        with pyro_session():
-            pyro.set_rng_seed(seed + k)
+        with pyro_session(), _seeded(seed + k):
             kernel = NUTS(model, init_strategy=init, target_accept_prob=0.9, jit_compile=jit,
                           max_plate_nesting=1,
                           ignore_jit_warnings=True)
