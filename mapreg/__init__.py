@@ -37,12 +37,16 @@ from .bayes import (
     maximize_evidence,
     neg_log_joint,
 )
+from .bayes.gibbs import GibbsResult, bayesian_lasso_gibbs
+from .bayes.hierarchical import HierarchicalResult, sample_hierarchical
+from .bayes.quadrature import QuadratureResult, posterior_moments_quadrature
 from .compare import CompareResult, compare
 from .compare_glm import GLMCompareResult
 from .conventions import CONVENTIONS, all_conventions, convert
 from .datasets import Dataset, d2l_weight_decay, default_dataset, load_dataset
 from .dropout import DropoutResult, dropout_as_prior, dropout_prior_sigma
 from .errors import ConvergenceError, ConvergenceWarning
+from .hierarchical import LambdaChoices, lambda_choices
 from .lagrange import (
     BoxPicture,
     LagrangePicture,
@@ -105,6 +109,8 @@ from .training_plots import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "GibbsResult", "bayesian_lasso_gibbs", "HierarchicalResult", "sample_hierarchical",
+    "QuadratureResult", "posterior_moments_quadrature", "LambdaChoices", "lambda_choices",
     "BoxPicture",
     "box_picture",
     "plot_balls",
