@@ -42,7 +42,7 @@ from ._results import FrozenResult
 from ._validation import as_number, check_bool, check_positive_int
 from .bayes.likelihoods import GaussianNoise, make_likelihood
 from .bayes.models import glm_model, linear_model
-from .bayes.posterior import chain_diagnostics, run_nuts
+from .bayes.posterior import chain_diagnostics, jit_safe_prior, run_nuts
 from .bayes.priors import Prior
 from .errors import ConvergenceWarning
 
@@ -365,6 +365,7 @@ def posterior(
     level: float = 0.9,
     target_accept_prob: float = 0.8,
     max_tree_depth: int = 10,
+    jit_compile: bool = True,
     tol: float = 1e-10,
 ) -> PosteriorResult:
     """Sample the posterior whose mode is the MAP: Pyro's NUTS on the MAP engine's model.
@@ -396,6 +397,11 @@ def posterior(
         Default level of the central credible intervals, in (0, 1).
     target_accept_prob, max_tree_depth
         NUTS settings (Pyro's defaults).
+    jit_compile : bool
+        Let Pyro trace the potential energy with ``torch.jit`` (about 2x faster on the
+        default data, the same draws to rounding; the model is built from
+        :func:`~mapreg.bayes.posterior.jit_safe_prior`). Should tracing fail, the run is
+        repeated without it and a RuntimeWarning says so.
 
     Returns
     -------
@@ -415,17 +421,19 @@ def posterior(
     level = _check_open_unit("level", level)
     target_accept_prob = _check_open_unit("target_accept_prob", target_accept_prob)
     max_tree_depth = check_positive_int("max_tree_depth", max_tree_depth, maximum=30)
+    jit_compile = check_bool("jit_compile", jit_compile)
 
     cmp = compare(prior, sigma=sigma, b=b, X=X, y=y, noise=noise, dataset=dataset,
                   likelihood=likelihood, n_classes=n_classes, tol=tol)
     X, y = cmp.X, cmp.y
     map_coef = cmp.map_coef
     map_c = torch.as_tensor(cmp.map_intercept, dtype=torch.float64)
-    if likelihood == "gaussian":
-        model = linear_model(cmp.prior, GaussianNoise(cmp.noise))
-    else:
+
+    def build(prior):
+        if likelihood == "gaussian":
+            return linear_model(prior, GaussianNoise(cmp.noise))
         K = {"n_classes": int(map_coef.shape[1])} if likelihood == "categorical" else {}
-        model = glm_model(cmp.prior, make_likelihood(likelihood, **K))
+        return glm_model(prior, make_likelihood(likelihood, **K))
 
     gen = torch.Generator().manual_seed(seed)
     inits = []
@@ -433,9 +441,19 @@ def posterior(
         jw = (2 * torch.rand(map_coef.shape, generator=gen, dtype=torch.float64) - 1)
         jc = (2 * torch.rand(map_c.shape, generator=gen, dtype=torch.float64) - 1)
         inits.append({"w": map_coef + INIT_RADIUS * jw, "c": map_c + INIT_RADIUS * jc})
-    run = run_nuts(model, (X, y), inits, num_samples=num_samples, warmup_steps=warmup_steps,
-                   seed=seed, progress=progress, target_accept_prob=target_accept_prob,
-                   max_tree_depth=max_tree_depth)
+    settings = {"num_samples": num_samples, "warmup_steps": warmup_steps, "seed": seed,
+                "progress": progress, "target_accept_prob": target_accept_prob,
+                "max_tree_depth": max_tree_depth}
+    if jit_compile:
+        try:
+            run = run_nuts(build(jit_safe_prior(cmp.prior)), (X, y), inits, jit_compile=True,
+                           **settings)
+        except (RuntimeError, TypeError, ValueError) as exc:
+            warnings.warn(f"NUTS with jit_compile=True failed ({type(exc).__name__}: {exc}); "
+                          "running without it", RuntimeWarning, stacklevel=2)
+            jit_compile = False
+    if not jit_compile:
+        run = run_nuts(build(cmp.prior), (X, y), inits, **settings)
     coef, intercept = run.coef, run.intercept
     if likelihood == "categorical":  # the identified part of an improper direction
         intercept = intercept - intercept.mean(-1, keepdim=True)

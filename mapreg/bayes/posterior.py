@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import random
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -47,8 +48,35 @@ from pyro.ops.stats import effective_sample_size, split_gelman_rubin
 
 from .._results import FrozenResult
 from .models import INTERCEPT_SITE, WEIGHT_SITE, pyro_session
+from .priors import Prior
 
-__all__ = ["NutsRun", "chain_diagnostics", "chain_seeds", "rng_scope", "run_nuts"]
+__all__ = ["NutsRun", "chain_diagnostics", "chain_seeds", "jit_safe_prior", "rng_scope",
+           "run_nuts"]
+
+
+class _JitSafePrior:
+    """A prior whose ``distribution(shape)`` accepts the 0-d tensors that ``torch.jit``
+    tracing returns for ``X.shape[i]``; everything else is the wrapped prior's."""
+
+    def __init__(self, prior: Prior) -> None:
+        self._prior = prior
+
+    def distribution(self, shape):
+        if isinstance(shape, torch.Tensor):
+            shape = int(shape)
+        elif isinstance(shape, tuple):
+            shape = tuple(int(k) for k in shape)
+        return self._prior.distribution(shape)
+
+    def __getattr__(self, name: str):
+        return getattr(self._prior, name)
+
+
+def jit_safe_prior(prior: Prior) -> Prior:
+    """``prior``, seen through a proxy that lets :func:`linear_model` / :func:`glm_model`
+    be traced by ``torch.jit`` (``NUTS(jit_compile=True)``): the same distributions, built
+    from int shapes. The model's log density is unchanged."""
+    return _JitSafePrior(prior)  # type: ignore[return-value]
 
 
 @contextmanager
@@ -112,6 +140,7 @@ def run_nuts(
     warmup_steps: int,
     seed: int,
     progress: bool = False,
+    jit_compile: bool = False,
     target_accept_prob: float = 0.8,
     max_tree_depth: int = 10,
 ) -> NutsRun:
@@ -131,10 +160,11 @@ def run_nuts(
         Seeds the chains (:func:`chain_seeds`); the caller's RNG states are restored.
     progress
         Show Pyro's progress bar.
-    target_accept_prob, max_tree_depth
-        Passed to :class:`pyro.infer.NUTS` (no ``jit_compile``: tracing the models with
-        ``torch.jit`` turns ``X.shape`` into 0-d tensors, which ``prior.distribution(d)``
-        rejects).
+    jit_compile, target_accept_prob, max_tree_depth
+        Passed to :class:`pyro.infer.NUTS`. With ``jit_compile=True`` the potential energy
+        and its gradient are traced by ``torch.jit`` once per chain; build the model from
+        :func:`jit_safe_prior` (tracing turns ``X.shape`` into 0-d tensors, which
+        ``Prior.distribution`` refuses).
 
     The inputs are validated by the caller (:func:`mapreg.posterior`).
     """
@@ -142,9 +172,12 @@ def run_nuts(
     seeds = chain_seeds(seed, len(inits))
     start = time.perf_counter()
     for init, chain_seed in zip(inits, seeds, strict=True):
-        with pyro_session(), rng_scope(chain_seed):
+        with pyro_session(), rng_scope(chain_seed), warnings.catch_warnings():
+            if jit_compile:  # tracing notes Python-level shape reads; harmless here
+                warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)
             kernel = NUTS(model, target_accept_prob=target_accept_prob,
                           max_tree_depth=max_tree_depth, full_mass=False,
+                          jit_compile=jit_compile, ignore_jit_warnings=True,
                           max_plate_nesting=1,  # the "data" plate; Pyro's guess would
                           # run the model unconditioned and sample the flat intercept
                           init_strategy=init_to_value(values=init))
