@@ -89,6 +89,8 @@ from .penalized import (
     train_dropout,
     train_penalized,
 )
+from .posterior import PosteriorResult, PosteriorWarning, posterior
+from .posterior_plots import plot_gaussian_vs_laplace, plot_marginals, plot_posterior_draws
 from .training_plots import (
     L1TrainingComparison,
     l1_subgradient_vs_prox,
@@ -184,4 +186,10 @@ __all__ = [
     "dropout_ridge",
     "train_dropout",
     "plot_dropout_as_prior",
+    "PosteriorResult",
+    "PosteriorWarning",
+    "posterior",
+    "plot_gaussian_vs_laplace",
+    "plot_marginals",
+    "plot_posterior_draws",
 ]
