@@ -175,6 +175,8 @@ def run_nuts(
         with pyro_session(), rng_scope(chain_seed), warnings.catch_warnings():
             if jit_compile:  # tracing notes Python-level shape reads; harmless here
                 warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)
+                warnings.filterwarnings("ignore", message=r".*torch\.jit\.trace. is deprecated",
+                                        category=DeprecationWarning)
             kernel = NUTS(model, target_accept_prob=target_accept_prob,
                           max_tree_depth=max_tree_depth, full_mass=False,
                           jit_compile=jit_compile, ignore_jit_warnings=True,
