@@ -302,3 +302,53 @@ def test_cli_posterior(tmp_path, capsys):
 
 def test_exported():
     assert mapreg.posterior is posterior and mapreg.PosteriorResult is PosteriorResult
+
+
+# ---------------------------------------------------------------- Laplace: quadrature
+def test_laplace_one_feature_matches_quadrature():
+    # d = 1, flat intercept integrated out (Gaussian noise): p(w | y) is proportional to
+    # exp(-||yc - xc w||^2 / (2 sigma_eps^2) - |w| / b), a 1-D density: its mean, median
+    # and P(w > 0) by quadrature (scipy.integrate.quad, breakpoint at the kink w = 0).
+    # b is chosen so that lam = sigma_eps^2 / b = 1.2 |xc'yc|: the MAP (lasso) is exactly 0.
+    from scipy.integrate import quad
+    from scipy.optimize import brentq
+
+    g = torch.Generator().manual_seed(4)
+    n, noise = 15, 1.0
+    X = torch.randn(n, 1, generator=g, dtype=F64)
+    y = 0.4 * X[:, 0] + torch.randn(n, generator=g, dtype=F64)
+    xc, yc = (X[:, 0] - X[:, 0].mean()).numpy(), (y - y.mean()).numpy()
+    b = noise**2 / (1.2 * abs(float(xc @ yc)))
+    sxx, sxy = float(xc @ xc), float(xc @ yc)
+
+    def log_unnorm(w):  # up to a constant: -(sxx w^2 - 2 sxy w) / (2 noise^2) - |w| / b
+        return -(sxx * w * w - 2 * sxy * w) / (2 * noise**2) - abs(w) / b
+
+    top = max(log_unnorm(w) for w in np.linspace(-5, 5, 2001))
+    dens = lambda w: np.exp(log_unnorm(w) - top)  # noqa: E731
+    lim = 12 * noise / np.sqrt(sxx) + 1.0
+    Z = quad(dens, -lim, 0)[0] + quad(dens, 0, lim)[0]
+    mean = (quad(lambda w: w * dens(w), -lim, 0)[0] + quad(lambda w: w * dens(w), 0, lim)[0]) / Z
+    var = (quad(lambda w: (w - mean) ** 2 * dens(w), -lim, 0)[0]
+           + quad(lambda w: (w - mean) ** 2 * dens(w), 0, lim)[0]) / Z
+    p_pos = quad(dens, 0, lim)[0] / Z
+
+    def cdf(t):
+        return (quad(dens, -lim, min(t, 0.0))[0] + (quad(dens, 0.0, t)[0] if t > 0 else 0)) / Z
+
+    median = brentq(lambda t: cdf(t) - 0.5, -lim, lim, xtol=1e-12)
+
+    res = _run("laplace", b=b, X=X, y=y, noise=noise, num_samples=500)
+    assert float(res.map_coef[0]) == 0.0
+    w = res.coef_chains  # (2, 500, 1)
+    k = _bonferroni(3)  # three z-tests below
+    ess = float(_ess(w)[0])
+    assert abs(float(res.mean[0]) - mean) <= k * np.sqrt(var / ess)
+    # the median's asymptotic standard error: sqrt(1/4 / ESS) / p(median | y)
+    f_med = dens(median) / Z
+    assert abs(float(res.median[0]) - median) <= k * np.sqrt(0.25 / ess) / f_med
+    ind = (w > 0).to(F64)  # P(w > 0 | y): the mean of an indicator, its own ESS
+    ess_ind = float(_ess(ind)[0])
+    assert abs(float(ind.mean()) - p_pos) <= k * np.sqrt(p_pos * (1 - p_pos) / ess_ind)
+    # the posterior is not sparse: its mean is away from 0 although the MAP is 0
+    assert abs(mean) > 5 * np.sqrt(var / ess) and np.sign(mean) == np.sign(sxy)
