@@ -417,7 +417,9 @@ def posterior(
         num_chains = min(4, os.cpu_count() or 1)
     num_chains = check_positive_int("num_chains", num_chains)
     seed = _check_seed(seed)
-    progress = sys.stderr.isatty() if progress is None else check_bool("progress", progress)
+    if progress is None:
+        progress = bool(getattr(sys.stderr, "isatty", lambda: False)())
+    progress = check_bool("progress", progress)
     level = _check_open_unit("level", level)
     target_accept_prob = _check_open_unit("target_accept_prob", target_accept_prob)
     max_tree_depth = check_positive_int("max_tree_depth", max_tree_depth, maximum=30)
