@@ -398,8 +398,9 @@ def posterior(
     target_accept_prob, max_tree_depth
         NUTS settings (Pyro's defaults).
     jit_compile : bool
-        Let Pyro trace the potential energy with ``torch.jit`` (about 2x faster on the
-        default data, the same draws to rounding; the model is built from
+        Let Pyro trace the potential energy with ``torch.jit`` (on the default data, 4 x
+        1,500 iterations: 38.5 s instead of 53.1 s with a Laplace prior, 19.6 s instead of
+        35.2 s with a Gaussian one; the same draws; the model is built from
         :func:`~mapreg.bayes.posterior.jit_safe_prior`). Should tracing fail, the run is
         repeated without it and a RuntimeWarning says so.
 
