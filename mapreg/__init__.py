@@ -99,6 +99,8 @@ from .penalized import (
     train_network,
     train_penalized,
 )
+from .posterior import PosteriorResult, PosteriorWarning, posterior
+from .posterior_plots import plot_gaussian_vs_laplace, plot_marginals, plot_posterior_draws
 from .training_plots import (
     L1TrainingComparison,
     l1_subgradient_vs_prox,
@@ -203,4 +205,10 @@ __all__ = [
     "scale_invariant_parameters",
     "sgd_norm_recursion",
     "train_network",
+    "PosteriorResult",
+    "PosteriorWarning",
+    "posterior",
+    "plot_gaussian_vs_laplace",
+    "plot_marginals",
+    "plot_posterior_draws",
 ]

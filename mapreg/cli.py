@@ -5,6 +5,8 @@ figure functions.
                    [--plot FILE.png] [--json] [--train] [--strict]
     mapreg lagrange --prior laplace --b 0.05 --out fig.png [--view posterior|l1-vs-l2|balls]
     mapreg path --prior laplace --b 0.5 --out path.svg
+    mapreg posterior --prior laplace --b 0.5 --out post.png [--likelihood ...] [--draws N]
+                     [--warmup N] [--chains K] [--seed S] [--dataset NAME] [--level 0.9]
     mapreg convert 8 --from canonical --to sklearn_lasso --prior laplace --n 20
     mapreg optim --optimizer adam --weight-decay 0.01 --loss mse --reduction mean --n 20 \
                  --sigma-eps 0.5     (what prior did my training assume?)
@@ -138,6 +140,8 @@ def _parser() -> argparse.ArgumentParser:
     path.add_argument("--out", required=True, metavar="FILE", help="png, svg, pdf, ...")
 
     names = [*CONVENTIONS, *ALIASES]
+    _posterior_parser(sub, datasets)
+
     conv = sub.add_parser(
         "convert",
         help="convert lambda between conventions",
@@ -314,6 +318,49 @@ def _run_optim(args: argparse.Namespace) -> int:
     return 0
 
 
+def _posterior_parser(sub, datasets: str) -> None:
+    """The ``posterior`` subcommand's arguments (NUTS next to the MAP)."""
+    post = sub.add_parser(
+        "posterior",
+        help="sample the posterior behind the penalty with Pyro's NUTS; MAP for reference",
+        description="Run Pyro's NUTS on the model the MAP engine maximises, print a summary "
+        "table (MAP, posterior mean, median, sd, credible interval, R-hat, ESS) and write "
+        "the marginal posteriors with the MAP and the penalized optimum marked (two "
+        "features and the gaussian likelihood: the posterior contours with the draws "
+        "instead). The file format follows the extension of --out.",
+    )
+    _prior_args(post)
+    post.add_argument("--likelihood", default="gaussian", choices=list(LIKELIHOOD_NAMES),
+                      help="gaussian (default), bernoulli, categorical or poisson")
+    post.add_argument("--dataset", help=f"built-in data: {datasets}")
+    post.add_argument("--out", metavar="FILE", help="write the figure here")
+    post.add_argument("--draws", type=int, default=1000, help="draws kept per chain "
+                      "(default 1000)")
+    post.add_argument("--warmup", type=int, default=500, help="warm-up steps per chain "
+                      "(default 500)")
+    post.add_argument("--chains", type=int, help="chains (default min(4, CPU count))")
+    post.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    post.add_argument("--level", type=float, default=0.9, help="credible level (default 0.9)")
+
+
+def _run_posterior(args: argparse.Namespace) -> int:
+    from .plotting import check_figure_path
+    from .posterior import posterior
+    from .posterior_plots import plot_marginals, plot_posterior_draws
+
+    if args.out:
+        check_figure_path("--out", args.out)
+    result = posterior(args.prior, sigma=args.sigma, b=args.b, noise=args.noise,
+                       dataset=args.dataset, likelihood=args.likelihood,
+                       num_samples=args.draws, warmup_steps=args.warmup,
+                       num_chains=args.chains, seed=args.seed, level=args.level)
+    print(result)
+    if args.out:
+        two = args.likelihood == "gaussian" and result.map_coef.numel() == 2
+        _save((plot_posterior_draws if two else plot_marginals)(result), args.out)
+    return 0
+
+
 @contextmanager
 def _warnings_as_lines() -> Iterator[None]:
     """Collect the warnings raised inside and print each distinct one as one line on
@@ -337,7 +384,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``mapreg`` command; returns the exit code."""
     args = _parser().parse_args(argv)
     run = {"compare": _run_compare, "lagrange": _run_lagrange, "path": _run_path,
-           "convert": _run_convert, "optim": _run_optim}[args.command]
+           "convert": _run_convert, "optim": _run_optim,
+           "posterior": _run_posterior}[args.command]
     try:
         with _warnings_as_lines():
             return run(args)
