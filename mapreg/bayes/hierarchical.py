@@ -34,10 +34,7 @@ lambda = noise^2 / sigma^2 (Gaussian) or noise^2 / b (Laplace), the canonical la
 from __future__ import annotations
 
 import math
-import random
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -53,24 +50,10 @@ from .._results import FrozenResult
 from .._validation import check_bool, check_choice, check_data, check_positive_int, check_scale
 from .evidence import _const, _spectrum
 from .gibbs import effective_sample_size, split_rhat
-from .models import pyro_session
+from .models import pyro_session, rng_scope
 
 SCALE_SITE = "scale"  # sigma (Gaussian) or b (Laplace)
 NOISE_SITE = "noise"
-
-
-@contextmanager
-def _seeded(seed: int) -> Iterator[None]:
-    """pyro.set_rng_seed(seed) inside, the caller's torch / numpy / random states restored
-    after (Pyro's seeding is global)."""
-    states = torch.get_rng_state(), np.random.get_state(), random.getstate()  # noqa: NPY002
-    try:
-        pyro.set_rng_seed(seed)
-        yield
-    finally:
-        torch.set_rng_state(states[0])
-        np.random.set_state(states[1])  # noqa: NPY002 (restoring the legacy global state)
-        random.setstate(states[2])
 
 
 def default_hyperscales(X, y) -> tuple[float, float]:
@@ -265,7 +248,7 @@ def sample_hierarchical(
     scales, noises, coefs, divergences = [], [], [], 0
     t0 = time.perf_counter()
     for k in range(chains):
-        with pyro_session(), _seeded(seed + k):
+        with pyro_session(), rng_scope(seed + k):
             kernel = NUTS(model, init_strategy=init, target_accept_prob=0.9, jit_compile=jit,
                           max_plate_nesting=1,
                           ignore_jit_warnings=True)

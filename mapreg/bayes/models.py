@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import random
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
+import numpy as np
 import pyro
 import pyro.distributions as dist
 import torch
@@ -37,6 +39,23 @@ def pyro_session() -> Iterator[None]:
     """
     with _PYRO_LOCK, pyro.get_param_store().scope():
         yield
+
+
+@contextmanager
+def rng_scope(seed: int) -> Iterator[None]:
+    """``pyro.set_rng_seed(seed)`` for the duration; the global torch, numpy and ``random``
+    generator states are restored on exit (also on an exception): Pyro's seeding is global,
+    and a seeded sampler must not change the caller's random streams."""
+    torch_state = torch.get_rng_state()
+    np_state = np.random.get_state()  # noqa: NPY002 (pyro.set_rng_seed seeds this one)
+    py_state = random.getstate()
+    try:
+        pyro.set_rng_seed(seed)
+        yield
+    finally:
+        torch.set_rng_state(torch_state)
+        np.random.set_state(np_state)  # noqa: NPY002
+        random.setstate(py_state)
 
 
 def linear_model(prior: Prior, likelihood: GaussianNoise) -> Callable[..., torch.Tensor]:

@@ -32,22 +32,19 @@ caller's random streams are left as they were.
 
 from __future__ import annotations
 
-import random
 import time
 import warnings
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
-import pyro
 import torch
 from pyro.infer import MCMC, NUTS
 from pyro.infer.autoguide.initialization import init_to_value
 from pyro.ops.stats import effective_sample_size, split_gelman_rubin
 
 from .._results import FrozenResult
-from .models import INTERCEPT_SITE, WEIGHT_SITE, pyro_session
+from .models import INTERCEPT_SITE, WEIGHT_SITE, pyro_session, rng_scope
 from .priors import Prior
 
 __all__ = ["NutsRun", "chain_diagnostics", "chain_seeds", "jit_safe_prior", "rng_scope",
@@ -77,22 +74,6 @@ def jit_safe_prior(prior: Prior) -> Prior:
     be traced by ``torch.jit`` (``NUTS(jit_compile=True)``): the same distributions, built
     from int shapes. The model's log density is unchanged."""
     return _JitSafePrior(prior)  # type: ignore[return-value]
-
-
-@contextmanager
-def rng_scope(seed: int) -> Iterator[None]:
-    """``pyro.set_rng_seed(seed)`` for the duration; the global torch, numpy and ``random``
-    generator states are restored on exit (also on an exception)."""
-    torch_state = torch.get_rng_state()
-    np_state = np.random.get_state()  # noqa: NPY002 (pyro.set_rng_seed seeds this one)
-    py_state = random.getstate()
-    try:
-        pyro.set_rng_seed(seed)
-        yield
-    finally:
-        torch.set_rng_state(torch_state)
-        np.random.set_state(np_state)  # noqa: NPY002
-        random.setstate(py_state)
 
 
 def chain_seeds(seed: int, num_chains: int) -> list[int]:
