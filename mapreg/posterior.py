@@ -42,7 +42,7 @@ from ._results import FrozenResult
 from ._validation import as_number, check_bool, check_positive_int
 from .bayes.likelihoods import GaussianNoise, make_likelihood
 from .bayes.models import glm_model, linear_model
-from .bayes.posterior import chain_diagnostics, jit_safe_prior, run_nuts
+from .bayes.posterior import chain_diagnostics, run_nuts
 from .bayes.priors import Prior
 from .errors import ConvergenceWarning
 
@@ -400,8 +400,7 @@ def posterior(
     jit_compile : bool
         Let Pyro trace the potential energy with ``torch.jit`` (on the default data, 4 x
         1,500 iterations: 38.5 s instead of 53.1 s with a Laplace prior, 19.6 s instead of
-        35.2 s with a Gaussian one; the same draws; the model is built from
-        :func:`~mapreg.bayes.posterior.jit_safe_prior`). Should tracing fail, the run is
+        35.2 s with a Gaussian one; the same draws). Should tracing fail, the run is
         repeated without it and a RuntimeWarning says so.
 
     Returns
@@ -449,7 +448,7 @@ def posterior(
                 "max_tree_depth": max_tree_depth}
     if jit_compile:
         try:
-            run = run_nuts(build(jit_safe_prior(cmp.prior)), (X, y), inits, jit_compile=True,
+            run = run_nuts(build(cmp.prior), (X, y), inits, jit_compile=True,
                            **settings)
         except (RuntimeError, TypeError, ValueError) as exc:
             warnings.warn(f"NUTS with jit_compile=True failed ({type(exc).__name__}: {exc}); "

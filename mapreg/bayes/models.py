@@ -78,7 +78,7 @@ def linear_model(prior: Prior, likelihood: GaussianNoise) -> Callable[..., torch
     flat = dist.ImproperUniform(constraints.real, batch_shape=(), event_shape=())
 
     def model(X: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
-        n, d = X.shape
+        n, d = (int(k) for k in X.shape)  # ints also under torch.jit tracing (NUTS's JIT)
         if d not in priors:
             priors[d] = prior.distribution(d)
         w = pyro.sample(WEIGHT_SITE, priors[d])
@@ -123,7 +123,7 @@ def glm_model(prior: Prior, likelihood: Likelihood) -> Callable[..., torch.Tenso
     n_classes = likelihood.n_classes if isinstance(likelihood, Categorical) else None
 
     def model(X: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
-        n, d = X.shape
+        n, d = (int(k) for k in X.shape)  # ints also under torch.jit tracing (NUTS's JIT)
         if n_classes is None:
             w = pyro.sample(WEIGHT_SITE, prior.distribution(d))
             c = pyro.sample(

@@ -45,35 +45,9 @@ from pyro.ops.stats import effective_sample_size, split_gelman_rubin
 
 from .._results import FrozenResult
 from .models import INTERCEPT_SITE, WEIGHT_SITE, pyro_session, rng_scope
-from .priors import Prior
 
-__all__ = ["NutsRun", "chain_diagnostics", "chain_seeds", "jit_safe_prior", "rng_scope",
+__all__ = ["NutsRun", "chain_diagnostics", "chain_seeds", "rng_scope",
            "run_nuts"]
-
-
-class _JitSafePrior:
-    """A prior whose ``distribution(shape)`` accepts the 0-d tensors that ``torch.jit``
-    tracing returns for ``X.shape[i]``; everything else is the wrapped prior's."""
-
-    def __init__(self, prior: Prior) -> None:
-        self._prior = prior
-
-    def distribution(self, shape):
-        if isinstance(shape, torch.Tensor):
-            shape = int(shape)
-        elif isinstance(shape, tuple):
-            shape = tuple(int(k) for k in shape)
-        return self._prior.distribution(shape)
-
-    def __getattr__(self, name: str):
-        return getattr(self._prior, name)
-
-
-def jit_safe_prior(prior: Prior) -> Prior:
-    """``prior``, seen through a proxy that lets :func:`linear_model` / :func:`glm_model`
-    be traced by ``torch.jit`` (``NUTS(jit_compile=True)``): the same distributions, built
-    from int shapes. The model's log density is unchanged."""
-    return _JitSafePrior(prior)  # type: ignore[return-value]
 
 
 def chain_seeds(seed: int, num_chains: int) -> list[int]:
@@ -144,8 +118,7 @@ def run_nuts(
     jit_compile, target_accept_prob, max_tree_depth
         Passed to :class:`pyro.infer.NUTS`. With ``jit_compile=True`` the potential energy
         and its gradient are traced by ``torch.jit`` once per chain; build the model from
-        :func:`jit_safe_prior` (tracing turns ``X.shape`` into 0-d tensors, which
-        ``Prior.distribution`` refuses).
+        mapreg's models (they read ``X.shape`` as ints, so tracing bakes the shapes in).
 
     The inputs are validated by the caller (:func:`mapreg.posterior`).
     """
