@@ -117,6 +117,10 @@ def test_audit_validation():
         audit("adamw", X, (y > 0).to(DT), loss="bce_with_logits", weight_decay=0.1)
     with pytest.raises(ValueError, match="optimizer must be one of"):
         audit("lbfgs", X, y, weight_decay=0.1)
+    with pytest.raises(ValueError, match=r"weight_decay must be a finite number >= 0; got -1"):
+        audit("adam", X, y, weight_decay=-1)
+    with pytest.raises(ValueError, match=r"lr must be a positive finite number; got 0"):
+        audit("adam", X, y, weight_decay=0.1, lr=0)
     with pytest.raises(ValueError, match="optimizer options .* go into the factory"):
         audit(lambda groups: torch.optim.SGD(groups, lr=0.1), X, y, weight_decay=0.1)
     res = audit(lambda groups: torch.optim.SGD(groups, lr=0.1, weight_decay=0.05), X, y)

@@ -59,6 +59,7 @@ from .._validation import (
     check_bool,
     check_choice,
     check_data,
+    check_nonnegative,
     check_positive,
     check_positive_int,
     check_scale,
@@ -229,7 +230,12 @@ def make_optimizer(optimizer: str | type | Callable, param_groups: list[dict],
                    **kwargs: Any) -> torch.optim.Optimizer:
     """An optimizer over ``param_groups``: ``optimizer`` is a name in :data:`OPTIMIZERS`,
     a ``torch.optim.Optimizer`` subclass (both get ``**kwargs``), or a factory
-    ``param_groups -> Optimizer`` (then ``kwargs`` must be empty)."""
+    ``param_groups -> Optimizer`` (then ``kwargs`` must be empty). ``lr`` and
+    ``weight_decay`` are checked here, with mapreg's messages, before torch sees them."""
+    if "lr" in kwargs:
+        kwargs["lr"] = check_positive("lr", kwargs["lr"])
+    if "weight_decay" in kwargs:
+        kwargs["weight_decay"] = check_nonnegative("weight_decay", kwargs["weight_decay"])
     if isinstance(optimizer, str):
         cls = OPTIMIZERS[check_choice("optimizer", optimizer.lower(), OPTIMIZERS)]
         return cls(param_groups, **kwargs)
