@@ -47,7 +47,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from scipy import optimize, special
 
 from .._centring import centre
 from .._results import FrozenResult
@@ -258,7 +257,7 @@ def posterior_moments_quadrature(
         edges = [_panels(lo[j], hi[j], [0.0, float(post.m[j])], finest[j]) for j in range(d)]
         log_z, mean, second, axes, rules = _moments(post, edges, nodes)
         # P(chi2_d > R^2): d = 1 erfc(R / sqrt 2), d = 2 exp(-R^2 / 2)
-        log_tail = math.log(special.erfc(R / math.sqrt(2))) if d == 1 else -0.5 * R * R
+        log_tail = math.log(math.erfc(R / math.sqrt(2))) if d == 1 else -0.5 * R * R
         log_bound = peak + log_tail - log_z
         if log_bound < math.log(_TAIL):
             break
@@ -271,6 +270,8 @@ def posterior_moments_quadrature(
     cov = second - np.outer(mean, mean)
     sd = np.sqrt(np.diag(cov))
     log_z_rel = log_z
+
+    from scipy.optimize import brentq  # here: importing scipy.optimize costs ~0.1 s
 
     medians = []
     for j in range(d):
@@ -291,7 +292,7 @@ def posterior_moments_quadrature(
         lo_t, hi_t = a, float(e[i + 1])
         fl, fh = F(lo_t), F(hi_t)
         medians.append(lo_t if fl >= 0 else hi_t if fh <= 0 else
-                       optimize.brentq(F, lo_t, hi_t, xtol=1e-15, rtol=4 * np.finfo(float).eps))
+                       brentq(F, lo_t, hi_t, xtol=1e-15, rtol=4 * np.finfo(float).eps))
     if grid is None:
         g = np.stack([np.linspace(mean[j] - 6 * sd[j], mean[j] + 6 * sd[j], grid_points)
                       for j in range(d)])
