@@ -36,8 +36,6 @@ Run: ``.venv/bin/python benchmarks/bench_glm.py [--quick] [--threads N] [--sizes
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import statistics
 import sys
 import time
@@ -55,10 +53,11 @@ def _args(argv=None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
+from _env import pin_threads, settings  # noqa: E402  (benchmarks/_env.py)
+
 ARGS = _args() if __name__ == "__main__" else None
-if ARGS is not None and ARGS.threads:
-    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ[var] = str(ARGS.threads)
+if ARGS is not None:
+    pin_threads(ARGS.threads)
 
 import numpy as np  # noqa: E402
 import pyro  # noqa: E402
@@ -247,22 +246,14 @@ def table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def settings() -> str:
-    env = {k: os.environ.get(k, "unset") for k in
-           ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}
-    return (f"python {platform.python_version()}, torch {torch.__version__} "
-            f"({torch.get_num_threads()} threads), pyro {pyro.__version__}, numpy "
-            f"{np.__version__}, scikit-learn {sklearn.__version__}, {os.cpu_count()} CPUs, "
-            f"{platform.machine()}; env {env}")
-
-
 def main(args: argparse.Namespace) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     sizes = [(20, 200)] if args.quick else [
         tuple(int(v) for v in s.split("x")) for s in args.sizes.split(",")]
     steps = 100 if args.quick else args.svi_steps
-    print(settings(), flush=True)
+    line = settings(f"scikit-learn {sklearn.__version__}")
+    print(line, flush=True)
     # Process-wide warm-up: the first Pyro double-backward imports torch._dynamo (~3 s).
     Xw, yw = make_data(20, 5, seed=1)
     mapreg.map_glm(Xw, yw, mapreg.Gaussian(1.0), mapreg.Bernoulli())
@@ -282,7 +273,7 @@ def main(args: argparse.Namespace) -> int:
     print(out)
     if args.out:
         with open(args.out, "w") as fh:
-            fh.write(f"{settings()}\n\n{out}\n")
+            fh.write(f"{line}\n\n{out}\n")
     return 0
 
 

@@ -46,10 +46,11 @@ def _args(argv=None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
+from _env import pin_threads  # noqa: E402  (benchmarks/_env.py)
+
 ARGS = _args() if __name__ == "__main__" else None
 if ARGS is not None:
-    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ[var] = str(ARGS.threads)
+    pin_threads(ARGS.threads)
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402

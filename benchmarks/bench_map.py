@@ -23,8 +23,6 @@ Run: ``make bench`` or ``.venv/bin/python benchmarks/bench_map.py [--quick] [--t
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import statistics
 import sys
 import time
@@ -40,10 +38,11 @@ def _args(argv=None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
+from _env import pin_threads, settings  # noqa: E402  (benchmarks/_env.py)
+
 ARGS = _args() if __name__ == "__main__" else None
-if ARGS is not None and ARGS.threads:
-    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ[var] = str(ARGS.threads)
+if ARGS is not None:
+    pin_threads(ARGS.threads)
 
 import numpy as np  # noqa: E402
 import pyro  # noqa: E402
@@ -156,14 +155,6 @@ def table(rows: list[dict]) -> str:
             f"{r['map_method']} ({r['map_traces']}) |"
         )
     return "\n".join(lines)
-
-
-def settings() -> str:
-    env = {k: os.environ.get(k, "unset") for k in
-           ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}
-    return (f"python {platform.python_version()}, torch {torch.__version__} "
-            f"({torch.get_num_threads()} threads), pyro {pyro.__version__}, numpy "
-            f"{np.__version__}, {os.cpu_count()} CPUs, {platform.machine()}; env {env}")
 
 
 def main(args: argparse.Namespace) -> int:

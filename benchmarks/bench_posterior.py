@@ -20,8 +20,6 @@ The issue's target: 4 chains x 1000 draws after warm-up in under 30 s on 2 cores
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import statistics
 import sys
 import time
@@ -36,10 +34,11 @@ def _args(argv=None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
+from _env import pin_threads, settings  # noqa: E402  (benchmarks/_env.py)
+
 ARGS = _args() if __name__ == "__main__" else None
-if ARGS is not None and ARGS.threads:
-    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ[var] = str(ARGS.threads)
+if ARGS is not None:
+    pin_threads(ARGS.threads)
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
@@ -103,15 +102,6 @@ def table(rows: list[dict]) -> str:
             f"{_fmt(r['gibbs_s'], '.2f')} | {_fmt(r['gibbs_min_ess'], '.0f')} | "
             f"{_fmt(r['gibbs_ess_per_s'], '.0f')} |")
     return "\n".join(lines)
-
-
-def settings() -> str:
-    import pyro
-
-    env = {k: os.environ.get(k, "unset") for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")}
-    return (f"python {platform.python_version()}, torch {torch.__version__} "
-            f"({torch.get_num_threads()} threads), pyro {pyro.__version__}, numpy "
-            f"{np.__version__}, {os.cpu_count()} CPUs, {platform.machine()}; env {env}")
 
 
 def main() -> int:
